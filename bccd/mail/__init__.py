@@ -1,0 +1,1 @@
+"""Mail parsing: bytes in, a parsed message (headers, bodies, attachments, defects, forwards) out."""

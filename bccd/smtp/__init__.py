@@ -1,0 +1,1 @@
+"""SMTP adapter: aiosmtpd hooks that turn ingest outcomes into SMTP replies."""
