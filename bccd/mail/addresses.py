@@ -28,7 +28,7 @@ def normalize_address(raw: str) -> str | None:
     local, _, domain = text.rpartition("@")
     local = local.strip().strip('"') if local.startswith('"') and local.endswith('"') else local.strip()
     domain = domain.strip().rstrip(".")
-    if not local or not domain or "@" in domain or "." not in domain and domain.lower() != "localhost":
+    if not local or not domain or "@" in domain or ("." not in domain and domain.lower() != "localhost"):
         return None
     if any(ord(c) < 32 or c in "<>()[],;:\\" for c in domain):
         return None

@@ -1,0 +1,86 @@
+"""The running server: builds the object graph from settings and owns start, serve and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Protocol
+
+from alembic.runtime.migration import MigrationContext
+
+from bccd.config import Settings
+from bccd.ingest import Ingestor
+from bccd.logs import get_logger
+from bccd.metrics import Metrics
+from bccd.smtp.server import SmtpServer
+from bccd.store.commit_queue import CommitQueue
+from bccd.store.database import Database
+from bccd.store.migrate import current_head
+
+log = get_logger("bccd.app")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the migration head: the operator must run `bccd db upgrade`."""
+
+
+class HttpService(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class BccdApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(settings.database.url.get_secret_value(), pool_size=settings.database.pool_size)
+        self.commits = CommitQueue(self.db, batch_max=settings.database.commit_batch_max)
+        self.ingestor = Ingestor(
+            self.db, self.commits, bcc_domains=settings.smtp.bcc_domains, metrics=self.metrics
+        )
+        self.smtp = SmtpServer(self.ingestor, settings.smtp, self.metrics)
+        self.http: HttpService | None = None
+        self._stop = asyncio.Event()
+
+    async def check_schema(self) -> None:
+        async with self.db.reader.connect() as conn:
+            revision = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+        head = current_head()
+        if revision != head:
+            raise SchemaOutOfDate(
+                f"database schema is at {revision or 'nothing'}, code expects {head}: run `bccd db upgrade`"
+            )
+
+    async def start(self) -> None:
+        await self.check_schema()
+        self.commits.start()
+        await self.smtp.start()
+        if self.settings.http.enabled:
+            from bccd.api.service import HttpApiService
+
+            self.http = HttpApiService(self)
+            await self.http.start()
+        log.info("bccd_started")
+
+    async def stop(self) -> None:
+        """SIGTERM: stop taking mail, finish what is in flight, commit, close the database."""
+        log.info("bccd_stopping")
+        await self.smtp.stop()
+        if self.http is not None:
+            await self.http.stop()
+        await self.commits.stop()
+        await self.db.close()
+        log.info("bccd_stopped")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,126 @@
+"""Settings: one TOML file plus BCCD_* environment overrides, validated once into frozen objects."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# SPEC S4 defaults.
+DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024  # 25 MiB, advertised as SIZE (RFC 1870)
+DEFAULT_MAX_RECIPIENTS = 50  # RFC 5321 §4.5.3.1.8 requires accepting at least 100 only for relays
+DEFAULT_MAX_CONNECTIONS = 200
+DEFAULT_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: server timeout of at least 5 minutes
+DEFAULT_DATA_TIMEOUT = 600.0  # whole-DATA deadline: a slow-loris sender cannot hold a slot forever
+DEFAULT_LINE_LENGTH = 1000  # RFC 5321 §4.5.3.1.6 text line incl. CRLF; we accept up to 998+CRLF+slack
+DEFAULT_DB_URL = "sqlite+aiosqlite:///./bccd.sqlite3"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SmtpSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    hostname: str = "bccd.localhost"
+    bcc_domains: tuple[str, ...] = ("bcc.localhost",)
+    max_message_size: int = Field(default=DEFAULT_MAX_MESSAGE_SIZE, gt=0)
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, gt=0)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, gt=0)
+    command_timeout: float = Field(default=DEFAULT_COMMAND_TIMEOUT, gt=0)
+    data_timeout: float = Field(default=DEFAULT_DATA_TIMEOUT, gt=0)
+    max_line_length: int = Field(default=DEFAULT_LINE_LENGTH, ge=78)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    reuse_port: bool = False
+
+    @field_validator("bcc_domains")
+    @classmethod
+    def _lower_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one Smart Bcc domain is needed")
+        out = []
+        for domain in value:
+            domain = domain.strip().lower().rstrip(".")
+            if not domain or "@" in domain:
+                raise ValueError(f"not a domain: {domain!r}")
+            out.append(domain.encode("idna").decode("ascii"))
+        return tuple(out)
+
+
+class HttpSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=0, le=65535)
+    enabled: bool = True
+
+
+class DatabaseSettings(_Frozen):
+    url: SecretStr = SecretStr(DEFAULT_DB_URL)
+    pool_size: int = Field(default=5, gt=0)
+    # Group commit: concurrent SMTP sessions share one transaction (one fsync) per batch.
+    commit_batch_max: int = Field(default=64, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class LogSettings(_Frozen):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(BaseSettings):
+    """Everything bccd reads at start-up. Environment: BCCD_<SECTION>__<KEY>, e.g. BCCD_SMTP__PORT."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BCCD_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    smtp: SmtpSettings = SmtpSettings()
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the TOML file (passed as init kwargs).
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """A configuration file or environment value is invalid; the message names the key."""
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{key}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc

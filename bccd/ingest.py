@@ -1,0 +1,287 @@
+"""Ingest: accepted DATA bytes become one linked thread per owner, durably committed (SPEC §3–§4, S2–S5).
+
+The SMTP adapter calls `resolve_recipient` at RCPT and `deliver` at end of DATA; it knows nothing else.
+Parsing happens once per message; each owner gets its own participants, persons and link decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.linker import ExplicitTarget, LinkInput, decide_links
+from bccd.logs import get_logger
+from bccd.mail.addresses import MailAddress, normalize_address
+from bccd.mail.forwards import ForwardDetection, detect_forward
+from bccd.mail.message import ParsedMessage, parse_message
+from bccd.metrics import Metrics
+from bccd.participants import Exclusions, collect_participants, forwarded_by_owner, thread_subject
+from bccd.store.commit_queue import CommitQueue
+from bccd.store.database import Database
+from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
+from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft, store_message_threads
+from bccd.store.users import Company, User, company_addresses, get_company, user_by_smart_bcc_local
+
+log = get_logger("bccd.ingest")
+
+ITEM_TAG_TYPES = ("deal", "lead", "project")
+
+
+class RcptStatus(StrEnum):
+    OK = "ok"
+    FOREIGN_DOMAIN = "foreign_domain"
+    UNKNOWN_ADDRESS = "unknown_address"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    owner: User
+    target: ExplicitTarget | None
+
+
+@dataclass(frozen=True, slots=True)
+class RcptResolution:
+    status: RcptStatus
+    recipient: Recipient | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    threads: tuple[StoredThread, ...]
+    refused_owner_ids: tuple[int, ...]  # refused by the company's sender policy (S5)
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.threads)
+
+
+def parse_target(tag: str) -> ExplicitTarget | None:
+    """`deal-42` → ExplicitTarget("deal", "42") (L10). Any other tag is no target."""
+    kind, sep, ext = tag.partition("-")
+    kind = kind.lower()
+    if not sep or not ext or kind not in ITEM_TAG_TYPES:
+        return None
+    return ExplicitTarget(kind, ext)  # type: ignore[arg-type]
+
+
+def split_recipient(address: str) -> tuple[str, str | None, str] | None:
+    """`Local+Tag@Domain` → (local lowercased, tag as written, IDNA domain); None if not an address."""
+    norm = normalize_address(address)
+    if norm is None:
+        return None
+    raw_local = address.strip().strip("<>").rpartition("@")[0]
+    base, plus, tag = raw_local.partition("+")
+    domain = norm.rpartition("@")[2]
+    return base.lower(), (tag if plus else None), domain
+
+
+def _addr_json(addrs: Sequence[MailAddress]) -> list[dict[str, str | None]]:
+    return [{"address": a.address, "name": a.name} for a in addrs]
+
+
+def _forward_json(forward: ForwardDetection | None) -> dict[str, Any] | None:
+    if forward is None:
+        return None
+    if forward.original is None:
+        return {"understood": False}
+    o = forward.original
+    return {
+        "understood": True,
+        "kind": o.kind,
+        "client": o.client,
+        "from": _addr_json(o.from_),
+        "to": _addr_json(o.to),
+        "cc": _addr_json(o.cc),
+        "subject": o.subject,
+        "date": o.date,
+    }
+
+
+def message_row(
+    raw: bytes, sha256: str, parsed: ParsedMessage, forward: ForwardDetection | None
+) -> MessageRow:
+    defects = sorted(set(parsed.defects) | set(forward.defects if forward else ()))
+    return MessageRow(
+        sha256=sha256,
+        raw=raw,
+        values={
+            "message_id": parsed.message_id,
+            "date": parsed.date_header,
+            "from_addrs": _addr_json(parsed.from_),
+            "to_addrs": _addr_json(parsed.to),
+            "cc_addrs": _addr_json(parsed.cc),
+            "subject": parsed.subject,
+            "text_body": parsed.text_body,
+            "html_body": parsed.html_body,
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
+                for a in parsed.attachments
+            ],
+            "defects": defects,
+            "forward": _forward_json(forward),
+            "received_at": datetime.now(UTC),
+        },
+    )
+
+
+class Ingestor:
+    def __init__(
+        self,
+        db: Database,
+        commits: CommitQueue,
+        *,
+        bcc_domains: Sequence[str],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._db = db
+        self._commits = commits
+        self._bcc_domains = frozenset(bcc_domains)
+        self._metrics = metrics or Metrics()
+
+    async def resolve_recipient(self, address: str) -> RcptResolution:
+        """S1: only Smart Bcc addresses of our domains; unknown or rotated-away local parts are refused."""
+        parts = split_recipient(address)
+        if parts is None:
+            return RcptResolution(RcptStatus.UNKNOWN_ADDRESS)
+        local, tag, domain = parts
+        if domain not in self._bcc_domains:
+            return RcptResolution(RcptStatus.FOREIGN_DOMAIN)
+        async with self._db.read() as conn:
+            owner = await user_by_smart_bcc_local(conn, local)
+        if owner is None:
+            return RcptResolution(RcptStatus.UNKNOWN_ADDRESS)
+        return RcptResolution(RcptStatus.OK, Recipient(owner, parse_target(tag) if tag else None))
+
+    async def deliver(
+        self,
+        raw: bytes,
+        mail_from: str | None,
+        recipients: Sequence[Recipient],
+        *,
+        session_id: str | None = None,
+    ) -> Delivery:
+        """Parse once, decide per owner, commit everything in one transaction; return after the commit."""
+        started = time.perf_counter()
+        accepted_at = datetime.now(UTC)
+        sha256 = hashlib.sha256(raw).hexdigest()
+        parsed = parse_message(raw)
+        forward = detect_forward(parsed.message, parsed.text_body, parsed.html_body)
+        by_owner: dict[int, Recipient] = {}
+        for rcpt in recipients:
+            by_owner.setdefault(rcpt.owner.id, rcpt)  # one thread per owner; the first tag wins
+        drafts: list[ThreadDraft] = []
+        refused: list[int] = []
+        async with self._db.read() as conn:
+            for rcpt in by_owner.values():
+                company = await get_company(conn, rcpt.owner.company_id)
+                if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed):
+                    refused.append(rcpt.owner.id)
+                    log.info("sender_refused", owner=rcpt.owner.id, policy=company.sender_policy)
+                    continue
+                drafts.append(
+                    await self._draft(
+                        conn, company, rcpt, parsed, forward, mail_from, accepted_at, session_id
+                    )
+                )
+        if not drafts:
+            return Delivery((), tuple(refused))
+        row = message_row(raw, sha256, parsed, forward)
+
+        async def job(conn: AsyncConnection) -> list[StoredThread]:
+            return await store_message_threads(conn, row, drafts)
+
+        stored = await self._commits.submit(job)
+        self._metrics.ingest_seconds.observe(time.perf_counter() - started)
+        for draft, result in zip(drafts, stored, strict=True):
+            if result.created:
+                self._metrics.threads_created.inc()
+                self._metrics.link_outcomes.labels(draft.decision.reason).inc()
+            log.info(
+                "thread_created" if result.created else "thread_deduplicated",
+                thread=result.id,
+                owner=result.owner_id,
+                message=sha256[:16],
+                outcome=draft.decision.outcome,
+                reason=draft.decision.reason,
+                rule=draft.decision.rule,
+                item=draft.decision.item.as_json() if draft.decision.item else None,
+            )
+        return Delivery(tuple(stored), tuple(refused))
+
+    async def _sender_allowed(
+        self,
+        conn: AsyncConnection,
+        company: Company,
+        owner: User,
+        mail_from: str | None,
+        parsed: ParsedMessage,
+    ) -> bool:
+        """S5: the envelope sender or a From address must be the owner's (or the company's, or anyone)."""
+        if company.sender_policy == "any":
+            return True
+        allowed = (
+            owner.addresses if company.sender_policy == "owner" else await company_addresses(conn, company.id)
+        )
+        senders = {a.address for a in parsed.from_}
+        envelope = normalize_address(mail_from or "")
+        if envelope is not None:
+            senders.add(envelope)
+        return bool(senders & allowed)
+
+    async def _draft(
+        self,
+        conn: AsyncConnection,
+        company: Company,
+        rcpt: Recipient,
+        parsed: ParsedMessage,
+        forward: ForwardDetection | None,
+        mail_from: str | None,
+        accepted_at: datetime,
+        session_id: str | None,
+    ) -> ThreadDraft:
+        owner = rcpt.owner
+        exclusions = Exclusions(owner.addresses, self._bcc_domains, frozenset(company.never_log))
+        by_owner = forwarded_by_owner(parsed, mail_from, owner.addresses)
+        participants = collect_participants(
+            parsed, forward, owner_is_forwarder=by_owner, exclusions=exclusions
+        )
+        addresses = tuple(dict.fromkeys(p.address for p in participants))
+        persons = await persons_by_addresses(conn, company.id, addresses)
+        item_facts = await items_for_persons(conn, company.id, [p.id for p in persons])
+        target_item = None
+        if rcpt.target is not None:
+            target_item = await item_fact(conn, company.id, rcpt.target.type, rcpt.target.external_id)
+        decision = decide_links(
+            LinkInput(
+                participant_addresses=addresses,
+                persons=tuple(persons),
+                items=tuple(item_facts),
+                autolink=owner.autolink,
+                thread_created_at=accepted_at,
+                explicit_target=rcpt.target,
+                target_item=target_item,
+            )
+        )
+        person_by_address: dict[str, int] = {}
+        for person in persons:
+            for email in person.emails:
+                person_by_address.setdefault(email, person.id)
+        return ThreadDraft(
+            company_id=company.id,
+            owner_id=owner.id,
+            subject=thread_subject(parsed, forward, owner_is_forwarder=by_owner),
+            created_at=accepted_at,
+            participants=[
+                ParticipantRow(p.address, p.name, p.role, person_by_address.get(p.address))
+                for p in participants
+            ],
+            decision=decision,
+            smtp_session=session_id,
+        )

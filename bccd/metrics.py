@@ -1,0 +1,44 @@
+"""Prometheus metrics, in a registry owned by the running app (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.smtp_sessions = Counter(
+            "bccd_smtp_sessions", "SMTP connections accepted", registry=self.registry
+        )
+        self.smtp_connections = Gauge(
+            "bccd_smtp_connections", "SMTP connections open now", registry=self.registry
+        )
+        self.smtp_replies = Counter(
+            "bccd_smtp_replies",
+            "Final replies to RCPT and DATA, by command and reply code",
+            ["command", "code"],
+            registry=self.registry,
+        )
+        self.messages_accepted = Counter(
+            "bccd_messages_accepted", "Messages accepted (250 to DATA)", registry=self.registry
+        )
+        self.threads_created = Counter("bccd_threads_created", "Threads created", registry=self.registry)
+        self.link_outcomes = Counter(
+            "bccd_link_outcomes",
+            "Automatic link decisions by reason code",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.ingest_seconds = Histogram(
+            "bccd_ingest_seconds",
+            "Time from end of DATA to durable commit",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "bccd_http_requests", "HTTP API requests by status code", ["code"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,86 @@
+"""Engines and transactions: one serialized writer, concurrent readers, on SQLite or PostgreSQL.
+
+SQLite runs in WAL mode with `synchronous=FULL` so a committed transaction survives a crash (SPEC S2), and
+every write transaction starts with `BEGIN IMMEDIATE` so two writers never deadlock on lock upgrades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # other processes (CLI, a second worker) may hold the write lock briefly
+
+
+class Database:
+    """The two engines bccd uses. `write()` serializes writers in this process; `read()` never blocks them."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self.is_sqlite = self.dialect == "sqlite"
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            self.writer = create_async_engine(url, pool_size=1, max_overflow=0)
+            self.reader = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            _sqlite_setup(self.writer, immediate=True)
+            _sqlite_setup(self.reader, immediate=False)
+        else:
+            self.writer = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            self.reader = self.writer
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed when the block exits normally, rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self.writer.begin() as conn:
+                yield conn
+        else:
+            async with self.writer.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.connect() as conn:
+            yield conn
+            await conn.rollback()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's begin() emit BEGIN itself (pysqlite's implicit transactions get in the way).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,205 @@
+"""Thread reads: the thread JSON shared by CLI and API, listings with filters and cursor pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.store.schema import (
+    items,
+    link_history,
+    messages,
+    organizations,
+    persons,
+    thread_organizations,
+    thread_participants,
+    thread_persons,
+    threads,
+)
+from bccd.store.users import NotFound
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFilter:
+    company_id: int
+    owner_id: int | None = None
+    unlinked: bool = False
+    item_id: int | None = None
+    person_id: int | None = None
+    organization_id: int | None = None
+    # Privacy (§3): when set, only threads this user may read (own, shared, or all for admins).
+    viewer_id: int | None = None
+    viewer_is_admin: bool = False
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+async def _ext_ids(
+    conn: AsyncConnection, link: Any, column: str, source: Any, ids: list[int]
+) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = await conn.execute(
+        select(link.c.thread_id, source.c.external_id)
+        .join(source, source.c.id == link.c[column])
+        .where(link.c.thread_id.in_(ids))
+        .order_by(source.c.external_id)
+    )
+    for tid, ext in rows:
+        out[int(tid)].append(ext)
+    return out
+
+
+def _summary(row: Any, thread_persons_: list[str], thread_orgs: list[str]) -> dict[str, Any]:
+    item = None if row["item_type"] is None else {"type": row["item_type"], "id": row["item_ext"]}
+    decision = dict(row["decision"])
+    return {
+        "id": int(row["id"]),
+        "owner": int(row["owner_id"]),
+        "subject": row["subject"],
+        "created_at": _iso(row["created_at"]),
+        "visibility": row["visibility"],
+        "item": item,
+        "persons": thread_persons_,
+        "organizations": thread_orgs,
+        "decision": decision,
+    }
+
+
+def _base() -> Select[Any]:
+    return select(
+        threads,
+        items.c.type.label("item_type"),
+        items.c.external_id.label("item_ext"),
+    ).outerjoin(items, items.c.id == threads.c.item_id)
+
+
+async def get_thread(
+    conn: AsyncConnection, thread_id: int, *, company_id: int | None = None
+) -> dict[str, Any]:
+    """The full thread JSON (SPEC thread shape). With company_id, another company's thread is NotFound."""
+    stmt = (
+        _base()
+        .add_columns(
+            messages.c.message_id.label("m_message_id"),
+            messages.c.date.label("m_date"),
+            messages.c.from_addrs,
+            messages.c.to_addrs,
+            messages.c.cc_addrs,
+            messages.c.size.label("m_size"),
+            messages.c.attachments,
+            messages.c.defects,
+            messages.c.forward,
+            messages.c.subject.label("m_subject"),
+        )
+        .join(messages, messages.c.id == threads.c.message_pk)
+    )
+    stmt = stmt.where(threads.c.id == thread_id)
+    if company_id is not None:
+        stmt = stmt.where(threads.c.company_id == company_id)
+    row = (await conn.execute(stmt)).mappings().first()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, [thread_id])
+    linked_orgs = await _ext_ids(conn, thread_organizations, "organization_id", organizations, [thread_id])
+    out = _summary(row, linked_persons[thread_id], linked_orgs[thread_id])
+    out["message"] = {
+        "message_id": row["m_message_id"],
+        "date": row["m_date"],
+        "subject": row["m_subject"],
+        "from": row["from_addrs"],
+        "to": row["to_addrs"],
+        "cc": row["cc_addrs"],
+        "size": row["m_size"],
+        "attachments": row["attachments"],
+        "defects": row["defects"],
+        "forward": row["forward"],
+    }
+    parts = await conn.execute(
+        select(thread_participants, persons.c.external_id.label("person_ext"))
+        .outerjoin(persons, persons.c.id == thread_participants.c.person_id)
+        .where(thread_participants.c.thread_id == thread_id)
+        .order_by(thread_participants.c.id)
+    )
+    out["participants"] = [
+        {"address": p["address"], "name": p["name"], "role": p["role"], "person": p["person_ext"]}
+        for p in parts.mappings()
+    ]
+    hist = await conn.execute(
+        select(link_history).where(link_history.c.thread_id == thread_id).order_by(link_history.c.id)
+    )
+    out["history"] = [
+        {
+            "actor": h["actor"],
+            "at": _iso(h["at"]),
+            "action": h["action"],
+            "before": h["before"],
+            "after": h["after"],
+            "reason": h["reason"],
+        }
+        for h in hist.mappings()
+    ]
+    return out
+
+
+async def get_raw(conn: AsyncConnection, thread_id: int) -> bytes:
+    row = (
+        await conn.execute(
+            select(messages.c.raw)
+            .join(threads, threads.c.message_pk == messages.c.id)
+            .where(threads.c.id == thread_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return bytes(row[0])
+
+
+def _apply_filter(stmt: Select[Any], f: ThreadFilter) -> Select[Any]:
+    conds: list[Any] = [threads.c.company_id == f.company_id]
+    if f.owner_id is not None:
+        conds.append(threads.c.owner_id == f.owner_id)
+    if f.unlinked:
+        conds.append(threads.c.item_id.is_(None))
+    if f.item_id is not None:
+        conds.append(threads.c.item_id == f.item_id)
+    if f.person_id is not None:
+        conds.append(
+            exists().where(
+                thread_persons.c.thread_id == threads.c.id, thread_persons.c.person_id == f.person_id
+            )
+        )
+    if f.organization_id is not None:
+        conds.append(
+            exists().where(
+                thread_organizations.c.thread_id == threads.c.id,
+                thread_organizations.c.organization_id == f.organization_id,
+            )
+        )
+    if f.viewer_id is not None and not f.viewer_is_admin:
+        conds.append(or_(threads.c.owner_id == f.viewer_id, threads.c.visibility == "shared"))
+    return stmt.where(and_(*conds))
+
+
+async def list_threads(
+    conn: AsyncConnection, f: ThreadFilter, *, limit: int = 50, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Threads matching the filter, newest first; `before_id` is the cursor (ids grow with acceptance)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = _apply_filter(_base(), f)
+    if before_id is not None:
+        stmt = stmt.where(threads.c.id < before_id)
+    stmt = stmt.order_by(threads.c.id.desc()).limit(limit)
+    rows = (await conn.execute(stmt)).mappings().all()
+    ids = [int(r["id"]) for r in rows]
+    linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, ids)
+    linked_orgs = await _ext_ids(conn, thread_organizations, "organization_id", organizations, ids)
+    return [_summary(r, linked_persons[int(r["id"])], linked_orgs[int(r["id"])]) for r in rows]

@@ -1,0 +1,311 @@
+"""Thread writes: storing accepted messages as threads (ingest) and every link change with its history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.linker import LinkDecision
+from bccd.store.dialect import insert_ignore
+from bccd.store.schema import (
+    items,
+    link_history,
+    messages,
+    organizations,
+    persons,
+    thread_organizations,
+    thread_participants,
+    thread_persons,
+    threads,
+)
+from bccd.store.users import NotFound
+
+AUTO_ACTOR = "bccd"
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    address: str
+    name: str | None
+    role: str
+    person_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDraft:
+    """One thread to create for one owner from one accepted message (SPEC §3)."""
+
+    company_id: int
+    owner_id: int
+    subject: str
+    created_at: datetime
+    participants: Sequence[ParticipantRow]
+    decision: LinkDecision
+    smtp_session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    sha256: str
+    raw: bytes
+    values: dict[str, Any] = field(default_factory=dict)  # parsed columns of `messages`
+
+
+@dataclass(frozen=True, slots=True)
+class StoredThread:
+    id: int
+    owner_id: int
+    created: bool  # False: a byte-identical retry for this owner (S3); the existing thread's id
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHeader:
+    id: int
+    company_id: int
+    owner_id: int
+    visibility: str
+    item_id: int | None
+
+
+class AlreadyLinked(Exception):
+    """M2: the thread is linked to another item and the request did not ask to replace it."""
+
+    def __init__(self, current: dict[str, str]) -> None:
+        super().__init__(f"thread is already linked to {current['type']} {current['id']}")
+        self.current = current
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def store_message_threads(
+    conn: AsyncConnection, message: MessageRow, drafts: Sequence[ThreadDraft]
+) -> list[StoredThread]:
+    """Insert the message once and one thread per draft; retries of a stored (owner, bytes) pair reuse it."""
+    msg_pk = await insert_ignore(
+        conn,
+        messages,
+        {"sha256": message.sha256, "raw": message.raw, "size": len(message.raw), **message.values},
+        ["sha256"],
+    )
+    if msg_pk is None:
+        row = (await conn.execute(select(messages.c.id).where(messages.c.sha256 == message.sha256))).one()
+        msg_pk = int(row[0])
+    out: list[StoredThread] = []
+    for draft in drafts:
+        out.append(await _store_thread(conn, msg_pk, draft))
+    return out
+
+
+async def _store_thread(conn: AsyncConnection, msg_pk: int, draft: ThreadDraft) -> StoredThread:
+    decision = draft.decision
+    thread_id = await insert_ignore(
+        conn,
+        threads,
+        {
+            "company_id": draft.company_id,
+            "owner_id": draft.owner_id,
+            "message_pk": msg_pk,
+            "subject": draft.subject,
+            "created_at": draft.created_at,
+            "visibility": "private",
+            "item_id": decision.item_id,
+            "decision_outcome": decision.outcome,
+            "decision_reason": decision.reason,
+            "decision_rule": decision.rule,
+            "decision": decision.as_json(),
+            "smtp_session": draft.smtp_session,
+        },
+        ["owner_id", "message_pk"],
+    )
+    if thread_id is None:
+        row = (
+            await conn.execute(
+                select(threads.c.id).where(
+                    threads.c.owner_id == draft.owner_id, threads.c.message_pk == msg_pk
+                )
+            )
+        ).one()
+        return StoredThread(int(row[0]), draft.owner_id, created=False)
+    if draft.participants:
+        await conn.execute(
+            insert(thread_participants),
+            [
+                {
+                    "thread_id": thread_id,
+                    "address": p.address,
+                    "name": p.name,
+                    "role": p.role,
+                    "person_id": p.person_id,
+                }
+                for p in draft.participants
+            ],
+        )
+    if decision.person_ids:
+        await conn.execute(
+            insert(thread_persons),
+            [{"thread_id": thread_id, "person_id": pid, "source": "auto"} for pid in decision.person_ids],
+        )
+    if decision.organization_ids:
+        await conn.execute(
+            insert(thread_organizations),
+            [
+                {"thread_id": thread_id, "organization_id": oid, "source": "auto"}
+                for oid in decision.organization_ids
+            ],
+        )
+    await conn.execute(
+        insert(link_history).values(
+            thread_id=thread_id,
+            at=draft.created_at,
+            actor=AUTO_ACTOR,
+            action="auto_link",
+            before=None,
+            after={"item": decision.item.as_json() if decision.item else None},
+            reason=f"{decision.reason} ({decision.rule})",
+        )
+    )
+    return StoredThread(thread_id, draft.owner_id, created=True)
+
+
+async def thread_header(conn: AsyncConnection, thread_id: int) -> ThreadHeader:
+    row = (
+        await conn.execute(
+            select(
+                threads.c.id,
+                threads.c.company_id,
+                threads.c.owner_id,
+                threads.c.visibility,
+                threads.c.item_id,
+            ).where(threads.c.id == thread_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return ThreadHeader(
+        int(row[0]), int(row[1]), int(row[2]), row[3], None if row[4] is None else int(row[4])
+    )
+
+
+async def _item_ref(conn: AsyncConnection, item_id: int | None) -> dict[str, str] | None:
+    if item_id is None:
+        return None
+    row = (await conn.execute(select(items.c.type, items.c.external_id).where(items.c.id == item_id))).one()
+    return {"type": row[0], "id": row[1]}
+
+
+async def _history(
+    conn: AsyncConnection, thread_id: int, actor: str, action: str, before: Any, after: Any, reason: str
+) -> None:
+    await conn.execute(
+        insert(link_history).values(
+            thread_id=thread_id,
+            at=_now(),
+            actor=actor,
+            action=action,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+    )
+
+
+async def set_item(
+    conn: AsyncConnection, thread_id: int, item_id: int, *, actor: str, replace: bool = False
+) -> str:
+    """Link the thread to the item (M2, M4). Returns "unchanged", "linked" or "replaced".
+
+    The compare-and-set UPDATE makes the database the judge when two requests race: only one of two
+    different links to an unlinked thread wins; the other sees AlreadyLinked (SPEC L9, M2).
+    """
+    header = await thread_header(conn, thread_id)
+    if header.item_id == item_id:
+        return "unchanged"
+    cond = threads.c.id == thread_id
+    if not replace:
+        cond = cond & threads.c.item_id.is_(None)
+    result = await conn.execute(update(threads).where(cond).values(item_id=item_id))
+    if result.rowcount != 1:
+        current = await thread_header(conn, thread_id)
+        if current.item_id == item_id:
+            return "unchanged"
+        ref = await _item_ref(conn, current.item_id)
+        assert ref is not None
+        raise AlreadyLinked(ref)
+    before = await _item_ref(conn, header.item_id)
+    after = await _item_ref(conn, item_id)
+    action = "replace_item" if before else "link_item"
+    await _history(conn, thread_id, actor, action, {"item": before}, {"item": after}, "manual")
+    return "replaced" if before else "linked"
+
+
+async def clear_item(conn: AsyncConnection, thread_id: int, *, actor: str) -> bool:
+    """Unlink the thread's item (M3). Returns False when it had none."""
+    header = await thread_header(conn, thread_id)
+    if header.item_id is None:
+        return False
+    result = await conn.execute(
+        update(threads)
+        .where(threads.c.id == thread_id, threads.c.item_id == header.item_id)
+        .values(item_id=None)
+    )
+    if result.rowcount != 1:
+        return False
+    before = await _item_ref(conn, header.item_id)
+    await _history(conn, thread_id, actor, "unlink_item", {"item": before}, {"item": None}, "manual")
+    return True
+
+
+async def set_record_link(
+    conn: AsyncConnection, thread_id: int, kind: str, record_id: int, *, actor: str, linked: bool
+) -> bool:
+    """Link or unlink a person/organization by hand (M3). Returns whether anything changed."""
+    table, column, source = (
+        (thread_persons, "person_id", persons)
+        if kind == "person"
+        else (thread_organizations, "organization_id", organizations)
+    )
+    ext = (await conn.execute(select(source.c.external_id).where(source.c.id == record_id))).scalar_one()
+    if linked:
+        changed = await insert_ignore(
+            conn,
+            table,
+            {"thread_id": thread_id, column: record_id, "source": "manual"},
+            ["thread_id", column],
+        )
+        if changed is None:
+            return False
+        await _history(conn, thread_id, actor, f"link_{kind}", None, {kind: ext}, "manual")
+        return True
+    result = await conn.execute(
+        delete(table).where(table.c.thread_id == thread_id, table.c[column] == record_id)
+    )
+    if not result.rowcount:
+        return False
+    await _history(conn, thread_id, actor, f"unlink_{kind}", {kind: ext}, None, "manual")
+    return True
+
+
+async def set_visibility(conn: AsyncConnection, thread_id: int, visibility: str, *, actor: str) -> bool:
+    if visibility not in ("private", "shared"):
+        raise ValueError("visibility must be private or shared")
+    header = await thread_header(conn, thread_id)
+    if header.visibility == visibility:
+        return False
+    await conn.execute(update(threads).where(threads.c.id == thread_id).values(visibility=visibility))
+    await _history(
+        conn,
+        thread_id,
+        actor,
+        "visibility",
+        {"visibility": header.visibility},
+        {"visibility": visibility},
+        "manual",
+    )
+    return True

@@ -1,0 +1,312 @@
+"""Companies, users, their addresses, Smart Bcc local parts and API tokens (SPEC §2, T2)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.mail.addresses import normalize_address
+from bccd.store.schema import api_tokens, companies, user_addresses, users
+
+SMART_BCC_RANDOM_BYTES = 10  # 80 bits ≥ the 64 bits SPEC §8 asks for
+API_TOKEN_RANDOM_BYTES = 32
+TOKEN_PREFIX = "bccd_"  # noqa: S105 - a public marker, not a secret
+
+
+class NotFound(LookupError):
+    """The record does not exist (or belongs to another company: callers answer 404 either way, T1)."""
+
+
+class Conflict(Exception):
+    """The write conflicts with existing data (duplicate login email, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    id: int
+    name: str
+    sender_policy: str
+    never_log: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    company_id: int
+    name: str
+    email: str
+    role: str
+    autolink: bool
+    smart_bcc_local: str
+    aliases: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """The owner's own addresses (login + confirmed alternatives), excluded from participants (§3)."""
+        return frozenset((self.email, *self.aliases))
+
+    def smart_bcc_address(self, domain: str) -> str:
+        return f"{self.smart_bcc_local}@{domain}"
+
+    def as_json(self, bcc_domain: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "company": self.company_id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "autolink": self.autolink,
+            "aliases": list(self.aliases),
+            "smart_bcc_address": self.smart_bcc_address(bcc_domain),
+        }
+
+
+def new_smart_bcc_local() -> str:
+    """A lowercase, unguessable local part from the OS CSPRNG (SPEC T2, §8)."""
+    return base64.b32encode(secrets.token_bytes(SMART_BCC_RANDOM_BYTES)).decode("ascii").lower().rstrip("=")
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _clean_email(value: str) -> str:
+    norm = normalize_address(value)
+    if norm is None:
+        raise ValueError(f"not an email address: {value!r}")
+    return norm
+
+
+async def create_company(
+    conn: AsyncConnection, name: str, *, sender_policy: str = "owner", never_log: Iterable[str] = ()
+) -> Company:
+    name = name.strip()
+    if not name:
+        raise ValueError("company name must not be empty")
+    if sender_policy not in ("owner", "company", "any"):
+        raise ValueError("sender_policy must be owner, company or any")
+    never = tuple(sorted({n.strip().lower() for n in never_log if n.strip()}))
+    result = await conn.execute(
+        insert(companies).values(
+            name=name, sender_policy=sender_policy, never_log=list(never), created_at=_now()
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return Company(int(result.inserted_primary_key[0]), name, sender_policy, never)
+
+
+async def update_company(
+    conn: AsyncConnection,
+    company_id: int,
+    *,
+    sender_policy: str | None = None,
+    never_log: Iterable[str] | None = None,
+) -> Company:
+    values: dict[str, Any] = {}
+    if sender_policy is not None:
+        if sender_policy not in ("owner", "company", "any"):
+            raise ValueError("sender_policy must be owner, company or any")
+        values["sender_policy"] = sender_policy
+    if never_log is not None:
+        values["never_log"] = sorted({n.strip().lower() for n in never_log if n.strip()})
+    if values:
+        await conn.execute(update(companies).where(companies.c.id == company_id).values(**values))
+    return await get_company(conn, company_id)
+
+
+async def get_company(conn: AsyncConnection, ref: int | str) -> Company:
+    if isinstance(ref, int) or str(ref).isdigit():
+        cond = companies.c.id == int(ref)
+    else:
+        cond = companies.c.name == ref
+    row = (await conn.execute(select(companies).where(cond))).mappings().first()
+    if row is None:
+        raise NotFound(f"company {ref!r} not found")
+    return Company(int(row["id"]), row["name"], row["sender_policy"], tuple(row["never_log"] or ()))
+
+
+async def _aliases(conn: AsyncConnection, user_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return out
+    rows = await conn.execute(
+        select(user_addresses.c.user_id, user_addresses.c.address)
+        .where(user_addresses.c.user_id.in_(user_ids), user_addresses.c.confirmed.is_(True))
+        .order_by(user_addresses.c.address)
+    )
+    for uid, addr in rows:
+        out[int(uid)].append(addr)
+    return out
+
+
+def _user(row: Any, aliases: list[str]) -> User:
+    return User(
+        id=int(row["id"]),
+        company_id=int(row["company_id"]),
+        name=row["name"],
+        email=row["email"],
+        role=row["role"],
+        autolink=bool(row["autolink"]),
+        smart_bcc_local=row["smart_bcc_local"],
+        aliases=tuple(aliases),
+    )
+
+
+async def _load_users(conn: AsyncConnection, where: Any) -> list[User]:
+    rows = (await conn.execute(select(users).where(where).order_by(users.c.id))).mappings().all()
+    aliases = await _aliases(conn, [int(r["id"]) for r in rows])
+    return [_user(r, aliases[int(r["id"])]) for r in rows]
+
+
+async def get_user(conn: AsyncConnection, ref: int | str, *, company_id: int | None = None) -> User:
+    """A user by id or login email; with company_id, users of other companies are not found (T1)."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        cond = users.c.id == int(ref)
+    else:
+        cond = users.c.email == (normalize_address(str(ref)) or str(ref))
+    if company_id is not None:
+        cond = cond & (users.c.company_id == company_id)
+    found = await _load_users(conn, cond)
+    if not found:
+        raise NotFound(f"user {ref!r} not found")
+    return found[0]
+
+
+async def list_users(conn: AsyncConnection, company_id: int) -> list[User]:
+    return await _load_users(conn, users.c.company_id == company_id)
+
+
+async def user_by_smart_bcc_local(conn: AsyncConnection, local: str) -> User | None:
+    found = await _load_users(conn, users.c.smart_bcc_local == local.lower())
+    return found[0] if found else None
+
+
+async def company_addresses(conn: AsyncConnection, company_id: int) -> frozenset[str]:
+    """Every address of every user of the company (sender policy `company`, S5)."""
+    logins = await conn.execute(select(users.c.email).where(users.c.company_id == company_id))
+    alts = await conn.execute(
+        select(user_addresses.c.address)
+        .join(users, users.c.id == user_addresses.c.user_id)
+        .where(users.c.company_id == company_id, user_addresses.c.confirmed.is_(True))
+    )
+    return frozenset([r[0] for r in logins] + [r[0] for r in alts])
+
+
+async def create_user(
+    conn: AsyncConnection,
+    company_id: int,
+    *,
+    email: str,
+    name: str,
+    admin: bool = False,
+    aliases: Iterable[str] = (),
+    autolink: bool = True,
+) -> User:
+    await get_company(conn, company_id)
+    login = _clean_email(email)
+    if not name.strip():
+        raise ValueError("user name must not be empty")
+    taken = await conn.execute(select(func.count()).select_from(users).where(users.c.email == login))
+    if taken.scalar_one():
+        raise Conflict(f"a user with login email {login} already exists")
+    result = await conn.execute(
+        insert(users).values(
+            company_id=company_id,
+            name=name.strip(),
+            email=login,
+            role="admin" if admin else "regular",
+            autolink=autolink,
+            smart_bcc_local=new_smart_bcc_local(),
+            created_at=_now(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    user_id = int(result.inserted_primary_key[0])
+    await _set_aliases(conn, user_id, login, aliases)
+    return await get_user(conn, user_id)
+
+
+async def _set_aliases(conn: AsyncConnection, user_id: int, login: str, aliases: Iterable[str]) -> None:
+    clean = sorted({_clean_email(a) for a in aliases} - {login})
+    await conn.execute(delete(user_addresses).where(user_addresses.c.user_id == user_id))
+    if clean:
+        await conn.execute(
+            insert(user_addresses), [{"user_id": user_id, "address": a, "confirmed": True} for a in clean]
+        )
+
+
+async def update_user(
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    autolink: bool | None = None,
+    role: str | None = None,
+    aliases: Iterable[str] | None = None,
+    name: str | None = None,
+) -> User:
+    user = await get_user(conn, user_id)
+    values: dict[str, Any] = {}
+    if autolink is not None:
+        values["autolink"] = autolink
+    if role is not None:
+        if role not in ("admin", "regular"):
+            raise ValueError("role must be admin or regular")
+        values["role"] = role
+    if name is not None:
+        if not name.strip():
+            raise ValueError("user name must not be empty")
+        values["name"] = name.strip()
+    if values:
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    if aliases is not None:
+        await _set_aliases(conn, user_id, user.email, aliases)
+    return await get_user(conn, user_id)
+
+
+async def rotate_address(conn: AsyncConnection, user_id: int) -> User:
+    """Give the user a new Smart Bcc local part; the old one is refused from now on (T2)."""
+    await get_user(conn, user_id)
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(smart_bcc_local=new_smart_bcc_local())
+    )
+    return await get_user(conn, user_id)
+
+
+async def create_token(conn: AsyncConnection, user_id: int) -> str:
+    """A new API token for the user. Only its hash is stored; the raw token is returned once (T2)."""
+    await get_user(conn, user_id)
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(API_TOKEN_RANDOM_BYTES)
+    await conn.execute(
+        insert(api_tokens).values(
+            user_id=user_id,
+            token_hash=hash_token(raw),
+            prefix=raw[: len(TOKEN_PREFIX) + 4],
+            created_at=_now(),
+        )
+    )
+    return raw
+
+
+async def user_by_token(conn: AsyncConnection, raw: str) -> User | None:
+    row = (
+        await conn.execute(select(api_tokens.c.user_id).where(api_tokens.c.token_hash == hash_token(raw)))
+    ).first()
+    if row is None:
+        return None
+    return await get_user(conn, int(row[0]))
