@@ -122,9 +122,15 @@ def _lookup_charset(label: str) -> str | None:
     name = _CHARSET_ALIASES.get(name, name)
     try:
         info = codecs.lookup(name)
-        b"".decode(info.name)  # refuses bytes-to-bytes codecs such as base64_codec
     except (LookupError, ValueError, TypeError):
         return None
+    try:
+        # bytes.decode refuses bytes-to-bytes codecs such as base64_codec (empty input skips the check).
+        b"\x00".decode(info.name)
+    except LookupError:
+        return None
+    except (UnicodeError, ValueError):
+        pass  # a text codec that dislikes this byte
     if info.name.replace("_", "-") in _REFUSED_CODECS:
         return None
     return info.name

@@ -27,6 +27,20 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,75})\?([bBqQ])\?([^?]*+)\?=")
 # a run of ordinary characters, or a separator. Possessive, so every character is looked at once.
 _PARAM_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"?|[^;"]++|;', re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+# The address forms nearly all mail uses: "Name <a@b>", "\"Quoted, Name\" <a@b>", "a@b". These are
+# split here by one linear regex; anything else (comments, groups, quoted local parts, domain
+# literals) goes to email.utils.getaddresses, which is exact but about ten times slower.
+_ATOM = r"[^\s<>()\[\]\",;:@\\.]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_FAST_ENTRY = re.compile(
+    rf"""[ \t]*(?:
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*+)"|(?P<plain>[^"<>()\[\],;:@\\]*))
+            [ \t]*<[ \t]*(?P<angle>{_DOT_ATOM}@{_DOT_ATOM})[ \t]*>
+        |(?P<bare>{_DOT_ATOM}@{_DOT_ATOM})
+        |(?=,)
+    )[ \t]*(?:,|\Z)""",
+    re.VERBOSE | re.DOTALL,
+)
 _MAX_2231_INDEX_DIGITS = 3  # RFC 2231 continuations past *999 are not real mail
 
 
@@ -47,6 +61,15 @@ def decode_header_value(raw: str | Header | None) -> str:
     return text.strip()
 
 
+def header_text(raw: str) -> str:
+    """A header value as text without RFC 2047 decoding (for Message-ID and the like): 8-bit bytes read
+    as UTF-8, folding and CR/LF removed."""
+    text = _CRLF.sub(" ", _unsurrogate(raw))
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text.strip()
+
+
 def _header_chunks(header: Header) -> list[tuple[bytes, str | None]]:
     pairs: list[tuple[bytes, str | None]] = []
     for chunk, charset in decode_header(header):
@@ -62,15 +85,18 @@ def _decode_encoded_words(text: str) -> str:
     run = bytearray()
     run_charset: str | None = None
     pos = 0
+    after_word = False
     for match in _ENCODED_WORD.finditer(text):
         gap = text[pos : match.start()]
+        # Whitespace between two encoded-words is not text (RFC 2047 §6.2).
+        adjacent = after_word and (not gap or gap.isspace())
         charset = match.group(1).partition("*")[0].lower()  # RFC 2231 §5 language suffix
-        if run_charset is not None and (charset != run_charset or (gap and not gap.isspace())):
+        if run_charset is not None and (charset != run_charset or not adjacent):
             out.append(decode_text(bytes(run), run_charset)[0])
             run.clear()
             run_charset = None
-        if run_charset is None:
-            out.append(gap)  # whitespace between two encoded-words is dropped (RFC 2047 §6.2)
+        if not adjacent:
+            out.append(gap)
         encoded = match.group(3).encode("utf-8", "replace")
         if match.group(2) in "bB":
             run += decode_base64(encoded)[0]
@@ -78,6 +104,7 @@ def _decode_encoded_words(text: str) -> str:
             run += decode_quoted_printable(encoded, header=True)[0]
         run_charset = charset
         pos = match.end()
+        after_word = True
     if run_charset is not None:
         out.append(decode_text(bytes(run), run_charset)[0])
     out.append(text[pos:])
@@ -124,17 +151,46 @@ def parse_address_list(values: list[str] | str | None) -> tuple[MailAddress, ...
         decoded = [_truncate_list(", ".join(decoded))]
     result: list[MailAddress] = []
     seen: set[str] = set()
-    try:
-        pairs = getaddresses(decoded)
-    except Exception:  # nested comments exhaust its recursion, newer Pythons are strict: degrade to nothing
-        pairs = []
+    pairs = _split_common_forms(", ".join(decoded).strip())
+    if pairs is None:
+        try:
+            pairs = getaddresses(decoded)
+        except Exception:  # nested comments exhaust its recursion, newer Pythons are strict: give up
+            pairs = []
     for name, addr in pairs:
         norm = normalize_address(addr)
-        if norm is None or norm in seen:
+        if norm is None or norm in seen or not _printable(norm):
             continue
         seen.add(norm)
         result.append(MailAddress(norm, clean_display_name(decode_header_value(name), norm)))
     return tuple(result)
+
+
+def _printable(address: str) -> bool:
+    # IDNA nameprep can turn a character into a space (U+00B4 becomes " \u0301"), so a domain that went
+    # in without whitespace may come out with some.
+    return address.isprintable() and " " not in address
+
+
+def _split_common_forms(text: str) -> list[tuple[str, str]] | None:
+    """(name, address) pairs as getaddresses would give them, or None when the list is not simple."""
+    pairs: list[tuple[str, str]] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        match = _FAST_ENTRY.match(text, pos)
+        if match is None or match.end() == pos:
+            return None
+        pos = match.end()
+        if match["bare"] is not None:
+            pairs.append(("", match["bare"]))
+        elif match["angle"] is not None:
+            quoted = match["quoted"]
+            if quoted is not None:
+                name = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+            else:
+                name = " ".join(match["plain"].split())
+            pairs.append((name, match["angle"]))
+    return pairs
 
 
 def _truncate_list(text: str) -> str:
@@ -153,18 +209,22 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
     match the body byte for byte. Linear in the input, unlike ``Message.get_param``, which is quadratic
     on a long quoted value full of semicolons.
     """
-    text = _CRLF.sub(" ", value[:MAX_HEADER_CHARS])
-    main, _, rest = text.partition(";")
+    text = value[:MAX_HEADER_CHARS]
+    if "\n" in text or "\r" in text:
+        text = _CRLF.sub(" ", text)
+    main, separator, rest = text.partition(";")
+    if not separator:
+        return main.strip().lower(), {}
     if '"' in rest:
         segments: list[str] = []
         current: list[str] = []
         for match in _PARAM_TOKEN.finditer(rest):
-            token = match.group()
-            if token == ";":
+            piece = match.group()
+            if piece == ";":
                 segments.append("".join(current))
                 current = []
             else:
-                current.append(token)
+                current.append(piece)
         segments.append("".join(current))
     else:
         segments = rest.split(";")

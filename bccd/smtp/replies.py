@@ -20,6 +20,7 @@ LINE_TOO_LONG = "500 5.5.2 Line too long"  # RFC 5321 §4.5.3.1.6
 
 # Connection (SPEC S4)
 TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
+TIMEOUT = "421 4.4.2 Timeout exceeded, closing connection"  # RFC 5321 §4.5.3.2, S4
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 AUTH_NOT_OFFERED = "502 5.5.1 AUTH not supported: Smart Bcc needs no authentication"  # T3
 

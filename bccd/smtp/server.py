@@ -208,6 +208,14 @@ class BccdSMTP(SMTP):
         self._reset_timeout(self._bccd_settings.data_timeout)
         await super().smtp_DATA(arg)
 
+    def _timeout_cb(self) -> None:
+        # RFC 5321 §4.5.3.2: tell the client why before closing an idle or stalled session.
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(replies.TIMEOUT.encode("ascii") + b"\r\n")
+        log.info("smtp_session_timeout")
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
     async def smtp_AUTH(self, arg: str) -> None:
         await self.push(replies.AUTH_NOT_OFFERED)
 

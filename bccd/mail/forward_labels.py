@@ -1,0 +1,98 @@
+"""The words of inline forwards (forward_labels.json), loaded once and compiled into lookups and regexes."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final, Literal
+
+Field = Literal["from", "to", "cc", "date", "subject", "other"]
+SeparatorKind = Literal["forward", "begin", "original"]
+
+FIELDS: Final[tuple[Field, ...]] = ("from", "to", "cc", "date", "subject", "other")
+SEPARATOR_KINDS: Final[tuple[SeparatorKind, ...]] = ("forward", "begin", "original")
+
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """The comparable form of a label, phrase or prefix.
+
+    casefold() turns Turkish "İ" into "i" plus a combining dot; dropping the dot lets "İLETİ" and "ileti"
+    compare equal, which is how people read them.
+    """
+    folded = unicodedata.normalize("NFC", text).casefold().replace("\u0307", "")
+    return _SPACES.sub(" ", folded).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """Everything the detector needs from the data file, in the shape it looks things up."""
+
+    field_by_label: dict[str, Field]
+    languages_by_from_label: dict[str, frozenset[str]]
+    separator_by_phrase: dict[str, SeparatorKind]
+    forward_prefixes: dict[str, frozenset[str]]
+    reply_prefixes: dict[str, frozenset[str]]
+    client_by_dashes: dict[int, str]
+    midline_label: re.Pattern[str]
+
+
+def _alternation(words: set[str]) -> str:
+    # Longest first, so "De la" wins over "De" and "Enviado el" over "Enviado".
+    ordered = sorted(words, key=lambda w: (-len(w), w))
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ordered)
+
+
+def _build(data: dict[str, Any]) -> Labels:
+    field_by_label: dict[str, Field] = {}
+    from_languages: dict[str, set[str]] = {}
+    separators: dict[str, SeparatorKind] = {}
+    forward_prefixes: dict[str, set[str]] = {}
+    reply_prefixes: dict[str, set[str]] = {}
+    raw_labels: set[str] = set()
+    for language, entry in data["languages"].items():
+        for field in FIELDS:
+            for label in entry.get(field, []):
+                key = fold(label)
+                # The first language to name a label decides its field; the data has no conflicts,
+                # and a test keeps it that way.
+                field_by_label.setdefault(key, field)
+                raw_labels.update({label, label.upper()})
+                if field == "from":
+                    from_languages.setdefault(key, set()).add(language)
+        for kind in SEPARATOR_KINDS:
+            for phrase in entry.get(kind, []):
+                key = fold(phrase)
+                # A phrase that is both a Gmail-style and an Apple-style separator stays the stronger
+                # "begin"/"forward" kind; "original" never overrides either.
+                if kind != "original" or key not in separators:
+                    separators[key] = kind
+        for prefix in entry.get("forward_prefix", []):
+            forward_prefixes.setdefault(fold(prefix), set()).add(language)
+        for prefix in entry.get("reply_prefix", []):
+            reply_prefixes.setdefault(fold(prefix), set()).add(language)
+    client_by_dashes = {count: client for client, counts in data["dash_styles"].items() for count in counts}
+    # Mid-line labels are matched case-sensitively as written ("Betreff", "CC"): in run-together text
+    # the capital letter is what separates "MEZBetreff:" from ordinary words.
+    midline = re.compile(r"(?:" + _alternation(raw_labels) + r")[ \t\u00a0]*[:：]")
+    return Labels(
+        field_by_label=field_by_label,
+        languages_by_from_label={k: frozenset(v) for k, v in from_languages.items()},
+        separator_by_phrase=separators,
+        forward_prefixes={k: frozenset(v) for k, v in forward_prefixes.items()},
+        reply_prefixes={k: frozenset(v) for k, v in reply_prefixes.items()},
+        client_by_dashes=client_by_dashes,
+        midline_label=midline,
+    )
+
+
+def _load() -> Labels:
+    text = resources.files("bccd.mail").joinpath("forward_labels.json").read_text(encoding="utf-8")
+    return _build(json.loads(text))
+
+
+LABELS: Final[Labels] = _load()

@@ -1,0 +1,200 @@
+"""SMTP ingest throughput: bccd (parse, link, durable SQLite commit) against a do-nothing aiosmtpd sink.
+
+Both servers run as separate processes on loopback and are driven by the same asyncio client in this process,
+in the same run, so the result is a ratio that does not depend on how fast or busy this machine is.
+
+    python -m bench.smtp_throughput [--messages 2000] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.helpers import make_mail
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_port(port: int) -> None:
+    for _ in range(300):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("closed")
+        if line[3:4] != b"-":
+            return line
+
+
+async def client(port: int, rcpt: str, messages: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _reply(reader)
+    writer.write(b"EHLO bench\r\n")
+    await _reply(reader)
+    for raw in messages:
+        started = time.perf_counter()
+        writer.write(b"MAIL FROM:<alice@acme.test>\r\n")
+        assert (await _reply(reader)).startswith(b"250")
+        writer.write(f"RCPT TO:<{rcpt}>\r\n".encode())
+        assert (await _reply(reader)).startswith(b"250")
+        writer.write(b"DATA\r\n")
+        assert (await _reply(reader)).startswith(b"354")
+        writer.write(raw.replace(b"\n", b"\r\n") + b".\r\n")
+        reply = await _reply(reader)
+        assert reply.startswith(b"250"), reply
+        latencies.append(time.perf_counter() - started)
+    writer.write(b"QUIT\r\n")
+    await _reply(reader)
+    writer.close()
+
+
+async def drive(port: int, rcpt: str, mails: list[bytes], clients: int) -> dict[str, float]:
+    await wait_port(port)
+    latencies: list[float] = []
+    chunks = [mails[i::clients] for i in range(clients)]
+    started = time.perf_counter()
+    await asyncio.gather(*(client(port, rcpt, chunk, latencies) for chunk in chunks))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "messages": len(mails),
+        "seconds": round(elapsed, 3),
+        "msg_per_s": round(len(mails) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bccd.cli", *args, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def make_corpus(n: int) -> list[bytes]:
+    body = "Hello Carol,\n\n" + ("We discussed the proposal and the numbers look right. " * 8 + "\n") * 8
+    return [
+        make_mail(to=f"Carol <carol{i % 50}@client.test>", subject=f"Proposal {i}", body=body)
+        for i in range(n)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--profile", help="record the bccd server with this profiler command prefix (e.g. py-spy)")
+    args = parser.parse_args()
+    mails = make_corpus(args.messages)
+    results: dict[str, dict[str, float]] = {}
+
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "bench.sink_server", str(port)])
+    try:
+        results["aiosmtpd_sink"] = asyncio.run(drive(port, "x@bcc.test", mails, args.clients))
+    finally:
+        sink.terminate()
+        sink.wait()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {
+            **os.environ,
+            "BCCD_DATABASE__URL": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}",
+            "BCCD_SMTP__PORT": str(port),
+            "BCCD_SMTP__BCC_DOMAINS": '["bcc.test"]',
+            "BCCD_HTTP__ENABLED": "false",
+            "BCCD_LOG__LEVEL": "warning",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "bccd.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+        )
+        company = cli(env, "company", "create", "--name", "Bench")
+        user = cli(
+            env,
+            "user",
+            "create",
+            "--company",
+            str(company["id"]),
+            "--email",
+            "alice@acme.test",
+            "--name",
+            "A",
+        )
+        lines = [
+            json.dumps(
+                {
+                    "kind": "person",
+                    "company": company["id"],
+                    "external_id": f"p{i}",
+                    "name": f"Carol {i}",
+                    "emails": [f"carol{i}@client.test"],
+                }
+            )
+            for i in range(50)
+        ] + [
+            json.dumps(
+                {
+                    "kind": "deal",
+                    "company": company["id"],
+                    "external_id": f"d{i}",
+                    "title": f"Deal {i}",
+                    "person": f"p{i}",
+                    "created_at": "2020-01-01T00:00:00Z",
+                }
+            )
+            for i in range(50)
+        ]
+        directory = Path(tmp) / "dir.jsonl"
+        directory.write_text("\n".join(lines))
+        cli(env, "import", str(directory))
+        prefix = args.profile.split() if args.profile else []
+        server = subprocess.Popen([*prefix, sys.executable, *(os.environ.get("BENCH_SERVER", "-m bccd.cli serve").split())], env=env)
+        try:
+            results["bccd_sqlite"] = asyncio.run(
+                drive(port, str(user["smart_bcc_address"]), mails, args.clients)
+            )
+        finally:
+            server.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
+            server.wait()
+
+    ratio = results["bccd_sqlite"]["msg_per_s"] / results["aiosmtpd_sink"]["msg_per_s"]
+    print(
+        json.dumps(
+            {"clients": args.clients, "results": results, "bccd_vs_sink_throughput": round(ratio, 3)},
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+"""Forwarded mail (SPEC F1–F4): the fixture corpus, subject prefixes, HTML, reports, and never raising."""
+
+from __future__ import annotations
+
+import email.message
+import json
+from collections import Counter
+from importlib import resources
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bccd.mail import forwards
+from bccd.mail.addresses import MailAddress
+from bccd.mail.forward_html import html_to_text
+from bccd.mail.forward_labels import FIELDS, fold
+from bccd.mail.forwards import (
+    DEFECT_DETECTION_ERROR,
+    DEFECT_UNPARSEABLE,
+    ForwardDetection,
+    classify_subject,
+    detect_forward,
+    strip_forward_prefix,
+)
+from tests.forwards import corpus_data
+from tests.forwards.corpus import Case, as_data, detect, load_cases
+from tests.forwards.make_corpus import CLIENTS
+from tests.forwards.mime import parse
+
+CASES = load_cases()
+
+
+def _message(
+    subject: str, sender: str = "Katrin Vogel <katrin.vogel@vertrieb-nord.de>"
+) -> email.message.Message:
+    msg = email.message.Message()
+    msg["From"] = sender
+    msg["To"] = "k7q2m9x4t8w1@bcc.crm.example"
+    msg["Subject"] = subject
+    return msg
+
+
+GMAIL_BLOCK = (
+    "---------- Forwarded message ---------\n"
+    "From: Jörg Müller <joerg.mueller@mueller-bau.de>\n"
+    "Date: Tue, Mar 12, 2024 at 10:15 AM\n"
+    "Subject: Angebot\n"
+    "To: <katrin.vogel@vertrieb-nord.de>\n\n"
+    "Hallo, schreiben Sie an info@mueller-bau.de.\n"
+)
+
+
+# ---------------------------------------------------------------- the corpus (F1, F2, F4)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.file for c in CASES])
+def test_corpus_fixture_gives_its_expected_original(case: Case) -> None:
+    assert as_data(detect(case)) == case.expect
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.format == "alternative"],
+    ids=[c.file for c in CASES if c.format == "alternative"],
+)
+def test_corpus_html_alternative_alone_gives_the_same_original(case: Case) -> None:
+    assert as_data(detect(case, html_only=True)) == case.expect
+
+
+def test_corpus_covers_every_client_in_every_language() -> None:
+    covered = {
+        (c.client, c.language)
+        for c in CASES
+        if c.category == "forward" and c.format in ("text", "alternative")
+    }
+    missing = [
+        (client, lang) for client in CLIENTS for lang in corpus_data.LANGS if (client, lang) not in covered
+    ]
+    assert missing == []
+    html = Counter(c.client for c in CASES if c.format in ("html", "alternative"))
+    assert all(html[client] >= 10 for client in ("gmail", "outlook_desktop", "outlook_web", "apple_mail"))
+
+
+def test_corpus_covers_the_quirks_real_clients_produce() -> None:
+    quirks = Counter(q for c in CASES if c.category == "forward" for q in c.quirks)
+    wanted = [
+        "bom",
+        "crlf",
+        "run_together",
+        "note",
+        "signature_separator",
+        "nested",
+        "mailto",
+        "display_names",
+        "name_without_address",
+        "apple_quoted",
+        "wrapped_to",
+        "message_global",
+        "transfer_encoded",
+        "eml_octet_stream",
+    ]
+    assert {q: quirks[q] for q in wanted if quirks[q] == 0} == {}
+
+
+def test_corpus_negatives_are_not_forwards() -> None:
+    negatives = [c for c in CASES if c.category == "negative"]
+    kinds = Counter(q for c in negatives for q in c.quirks)
+    assert kinds["reply"] >= 20 and kinds["dsn"] >= 2 and kinds["feedback_report"] >= 1
+    assert [c.file for c in negatives if detect(c) is not None] == []
+
+
+def test_corpus_unparseable_forwards_are_still_forwards_with_a_defect() -> None:
+    unparseable = [c for c in CASES if c.category == "unparseable"]
+    assert unparseable
+    for case in unparseable:
+        assert detect(case) == ForwardDetection(None, (DEFECT_UNPARSEABLE,)), case.file
+
+
+# ---------------------------------------------------------------- inline rules
+
+
+def test_text_that_looks_like_an_address_outside_the_header_block_is_no_participant() -> None:
+    body = "Please also talk to anna.berg@berg-partner.se and From: Bob <bob@example.org>.\n\n" + GMAIL_BLOCK
+    found = detect_forward(_message("Fwd: Angebot"), body, None)
+    assert found is not None and found.original is not None
+    addresses = {a.address for a in (*found.original.from_, *found.original.to, *found.original.cc)}
+    assert addresses == {"joerg.mueller@mueller-bau.de", "katrin.vogel@vertrieb-nord.de"}
+
+
+@given(st.lists(st.emails(), min_size=1, max_size=5), st.text(max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_addresses_in_a_forwarders_note_never_become_participants(addresses: list[str], prose: str) -> None:
+    note = prose.replace("-", " ") + "\n" + ", ".join(addresses) + "\n\n"
+    found = detect_forward(_message("Fwd: Angebot"), note + GMAIL_BLOCK, None)
+    assert found is not None and found.original is not None
+    assert found.original.from_ == (MailAddress("joerg.mueller@mueller-bau.de", "Jörg Müller"),)
+    assert found.original.to == (MailAddress("katrin.vogel@vertrieb-nord.de", None),)
+
+
+def test_an_outlook_header_block_needs_a_forward_subject() -> None:
+    block = (
+        "From: Jörg Müller <joerg.mueller@mueller-bau.de>\nSent: Tuesday\n"
+        "To: katrin.vogel@vertrieb-nord.de\nSubject: Angebot\n"
+    )
+    assert detect_forward(_message("RE: Angebot"), "Danke!\n\n" + block, None) is None
+    assert detect_forward(_message("Angebot"), "Danke!\n\n" + block, None) is None
+    found = detect_forward(_message("FW: Angebot"), "Zur Info\n\n" + block, None)
+    assert found is not None and found.original is not None and found.original.client == "outlook"
+
+
+def test_vs_is_a_forward_in_norwegian_but_a_reply_over_a_finnish_block() -> None:
+    norwegian = (
+        "Fra: Øyvind Hansen <oyvind.hansen@hansen-bygg.no>\nSendt: mandag\n"
+        "Til: ingrid@salg-vest.no\nEmne: Tilbud\n"
+    )
+    finnish = (
+        "Lähettäjä: Jussi Mäkinen <jussi.makinen@makinen-rakennus.fi>\nLähetetty: maanantai\n"
+        "Vastaanottaja: aino@x.fi\nAihe: Tarjous\n"
+    )
+    assert detect_forward(_message("VS: Tilbud"), norwegian, None) is not None
+    assert detect_forward(_message("VS: Tarjous"), "Kiitos!\n\n" + finnish, None) is None
+
+
+def test_a_reply_to_a_forward_is_a_reply() -> None:
+    quoted = "\n".join("> " + line for line in GMAIL_BLOCK.splitlines())
+    assert detect_forward(_message("Re: Fwd: Angebot"), "Ok!\n\nOn Tue wrote:\n" + quoted, None) is None
+
+
+def test_a_forward_subject_without_a_readable_block_is_an_unparseable_forward() -> None:
+    assert detect_forward(_message("WG: Angebot"), "Zur Info.\n", None) == ForwardDetection(
+        None, (DEFECT_UNPARSEABLE,)
+    )
+    broken = "---------- Forwarded message ---------\nFrom: Someone\n\ntext\n"
+    assert detect_forward(_message("Angebot"), broken, None) == ForwardDetection(None, (DEFECT_UNPARSEABLE,))
+
+
+def test_plain_mail_without_any_label_is_rejected() -> None:
+    assert detect_forward(_message("Hello"), "Just a note, see you at 10:00.\n", "<p>Just a note</p>") is None
+    assert detect_forward(_message("Hello"), None, None) is None
+
+
+# ---------------------------------------------------------------- attachments and reports
+
+
+def _with_parts(subject: str, content_type: str, parts: str) -> email.message.Message:
+    raw = (
+        "From: Katrin Vogel <katrin.vogel@vertrieb-nord.de>\nTo: k7q2m9x4t8w1@bcc.crm.example\n"
+        f'Subject: {subject}\nMIME-Version: 1.0\nContent-Type: {content_type}; boundary="B"\n\n{parts}--B--\n'
+    )
+    return parse(raw.encode("utf-8"))
+
+
+ATTACHED = (
+    "--B\nContent-Type: text/plain\n\nsee attached\n"
+    "--B\nContent-Type: message/rfc822\n\n"
+    "From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <Joerg.Mueller@Mueller-Bau.de>\n"
+    'To: "Vogel, Katrin" <katrin.vogel@vertrieb-nord.de>\n'
+    "Cc: a@b.example\nSubject: Angebot\nDate: Tue, 12 Mar 2024 10:15:00 +0100\n\nHallo\n"
+)
+
+
+def test_attached_message_is_the_original() -> None:
+    found = detect_forward(_with_parts("FW: Angebot", "multipart/mixed", ATTACHED), "see attached\n", None)
+    assert found is not None and found.original is not None
+    assert found.original.kind == "attachment"
+    assert found.original.from_ == (MailAddress("joerg.mueller@mueller-bau.de", "Jörg Müller"),)
+    assert found.original.to == (MailAddress("katrin.vogel@vertrieb-nord.de", "Vogel, Katrin"),)
+    assert found.original.cc == (MailAddress("a@b.example", None),)
+    assert (found.original.subject, found.original.date) == ("Angebot", "Tue, 12 Mar 2024 10:15:00 +0100")
+
+
+def test_a_report_carrying_a_message_is_not_a_forward() -> None:
+    report = ATTACHED.replace("Content-Type: text/plain", "Content-Type: message/delivery-status", 1)
+    msg = _with_parts("Fwd: Undelivered", "multipart/report; report-type=delivery-status", report)
+    assert detect_forward(msg, None, None) is None
+    feedback = _with_parts(
+        "FW: complaint", "multipart/mixed", ATTACHED.replace("text/plain", "message/feedback-report", 1)
+    )
+    assert detect_forward(feedback, None, None) is None
+
+
+def test_detector_bug_becomes_a_defect_not_an_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(forwards, "_detect", broken)
+    assert detect_forward(_message("Fwd: x"), "x", None) == ForwardDetection(None, (DEFECT_DETECTION_ERROR,))
+
+
+# ---------------------------------------------------------------- subjects (F2)
+
+
+@pytest.mark.parametrize(
+    ("subject", "stripped"),
+    [
+        ("Fwd: Offer", "Offer"),
+        ("FW: Fwd: fw: Offer", "Offer"),
+        ("Fwd: FW: Re: Offer", "Re: Offer"),
+        ("Re: Fwd: Offer", "Re: Fwd: Offer"),
+        ("WG: AW: Angebot", "AW: Angebot"),
+        ("TR : Devis", "Devis"),
+        ("VS: Tilbud", "Tilbud"),
+        ("RV: Presupuesto", "Presupuesto"),
+        ("I: Offerta", "Offerta"),
+        ("Doorst: Offerte", "Offerte"),
+        ("ENC: Orçamento", "Orçamento"),
+        ("VB: Offert", "Offert"),
+        ("VL: Tarjous", "Tarjous"),
+        ("PD: Oferta", "Oferta"),
+        ("TOV: Árajánlat", "Árajánlat"),
+        ("İLT: Teklif", "Teklif"),
+        ("ilt: Teklif", "Teklif"),
+        ("Redir.: Ofertă", "Ofertă"),
+        ("転送：見積", "見積"),
+        ("[Fwd: Offer]", "Offer"),
+        ("Fwd[2]: Offer", "Offer"),
+        ("FWD:FWD: Offer", "Offer"),
+        ("  Fwd:   Offer  ", "Offer"),
+        ("Fwd:", ""),
+        ("Offer: details", "Offer: details"),
+        ("Information: price list", "Information: price list"),
+        ("", ""),
+    ],
+)
+def test_strip_forward_prefix(subject: str, stripped: str) -> None:
+    assert strip_forward_prefix(subject) == stripped
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind"),
+    [
+        ("Fwd: x", "forward"),
+        ("[EXTERNAL] FW: x", "forward"),
+        ("AW: x", "reply"),
+        ("Re: Fwd: x", "reply"),
+        ("VS: x", "ambiguous"),
+        ("x", None),
+        ("Meeting: x", None),
+    ],
+)
+def test_classify_subject(subject: str, kind: str | None) -> None:
+    assert classify_subject(subject)[0] == kind
+
+
+# ---------------------------------------------------------------- HTML to text
+
+
+def test_html_to_text_keeps_lines_addresses_and_outlooks_separator() -> None:
+    html = (
+        "<html><head><style>p {color:red}</style></head><body><p>Hi<br>there</p>"
+        "<div style='border:none;border-top:solid #E1E1E1 1.0pt'><p><b>From:</b> Anna &lt;anna@x.se&gt;<br>"
+        '<b>To:</b> <a href="mailto:bob@y.no">Bob</a></p></div><p>&nbsp;</p>'
+        "<script>From: evil</script></body></html>"
+    )
+    assert html_to_text(html).split("\n") == [
+        "Hi",
+        "there",
+        "________________________________",
+        "From: Anna <anna@x.se>",
+        "To: Bob <bob@y.no>",
+        "",
+    ]
+
+
+# ---------------------------------------------------------------- the label data
+
+
+def test_label_data_is_consistent() -> None:
+    text = resources.files("bccd.mail").joinpath("forward_labels.json").read_text(encoding="utf-8")
+    languages = json.loads(text)["languages"]
+    wanted = {
+        "en",
+        "de",
+        "fr",
+        "es",
+        "it",
+        "pt",
+        "nl",
+        "no",
+        "sv",
+        "da",
+        "fi",
+        "pl",
+        "cs",
+        "sk",
+        "hu",
+        "ro",
+        "hr",
+        "et",
+        "tr",
+        "ru",
+        "uk",
+        "ja",
+    }
+    assert wanted <= set(languages)
+    field_of: dict[str, str] = {}
+    for entry in languages.values():
+        for field in FIELDS:
+            for label in entry.get(field, []):
+                # One label, one meaning in every language: the detector merges all languages.
+                assert field_of.setdefault(fold(label), field) == field, label
+
+
+# ---------------------------------------------------------------- never raises
+
+
+@given(st.text(max_size=3000), st.text(max_size=60), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_detect_forward_never_raises_on_arbitrary_text(body: str, subject: str, as_html: bool) -> None:
+    msg = _message("Fwd: x")
+    msg.replace_header("Subject", subject.replace("\n", " ").replace("\r", " "))
+    result = detect_forward(msg, None if as_html else body, body if as_html else None)
+    assert result is None or (
+        isinstance(result, ForwardDetection) and DEFECT_DETECTION_ERROR not in result.defects
+    )
+
+
+LABELISH = st.sampled_from(
+    [
+        "From: ",
+        "Von: ",
+        "De : ",
+        "To: ",
+        "An: ",
+        "Cc: ",
+        "Subject: ",
+        "Betreff: ",
+        "Date: ",
+        "Sent: ",
+        "> ",
+        "\n",
+        "---------- Forwarded message ---------\n",
+        "Begin forwarded message:\n",
+        "-----Original Message-----\n",
+        "<a@b.example>",
+        "Name, Last <x@y.example>; ",
+        "<mailto:a@b.example>",
+        "[mailto:",
+        '"',
+        "\ufeff",
+        "\r\n",
+        "______\n",
+    ]
+)
+
+
+@given(st.lists(st.one_of(LABELISH, st.text(max_size=20)), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_detect_forward_never_raises_on_header_like_text(pieces: list[str]) -> None:
+    body = "".join(pieces)
+    for subject in ("Fwd: x", "x"):
+        result = detect_forward(_message(subject), body, None)
+        assert result is None or DEFECT_DETECTION_ERROR not in result.defects
+        html_result = detect_forward(_message(subject), None, body.replace("\n", "<br>"))
+        assert html_result is None or DEFECT_DETECTION_ERROR not in html_result.defects
