@@ -27,7 +27,7 @@ from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
 from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft, store_message_threads
-from bccd.store.users import Company, User, company_addresses, get_company, user_by_smart_bcc_local
+from bccd.store.users import Company, User, company_addresses, owner_by_smart_bcc_local
 
 log = get_logger("bccd.ingest")
 
@@ -43,6 +43,7 @@ class RcptStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Recipient:
     owner: User
+    company: Company  # read with the owner at RCPT: the DATA path needs no second lookup
     target: ExplicitTarget | None
 
 
@@ -154,10 +155,11 @@ class Ingestor:
         if domain not in self._bcc_domains:
             return RcptResolution(RcptStatus.FOREIGN_DOMAIN)
         async with self._db.read() as conn:
-            owner = await user_by_smart_bcc_local(conn, local)
-        if owner is None:
+            found = await owner_by_smart_bcc_local(conn, local)
+        if found is None:
             return RcptResolution(RcptStatus.UNKNOWN_ADDRESS)
-        return RcptResolution(RcptStatus.OK, Recipient(owner, parse_target(tag) if tag else None))
+        owner, company = found
+        return RcptResolution(RcptStatus.OK, Recipient(owner, company, parse_target(tag) if tag else None))
 
     async def deliver(
         self,
@@ -180,7 +182,7 @@ class Ingestor:
         refused: list[int] = []
         async with self._db.read() as conn:
             for rcpt in by_owner.values():
-                company = await get_company(conn, rcpt.owner.company_id)
+                company = rcpt.company
                 if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed):
                     refused.append(rcpt.owner.id)
                     log.info("sender_refused", owner=rcpt.owner.id, policy=company.sender_policy)

@@ -161,31 +161,46 @@ async def _store_thread(conn: AsyncConnection, msg_pk: int, draft: ThreadDraft) 
             ],
         )
     await conn.execute(
-        insert(link_history).values(
-            thread_id=thread_id,
-            at=draft.created_at,
-            actor=AUTO_ACTOR,
-            action="auto_link",
-            before=None,
-            after={"item": decision.item.as_json() if decision.item else None},
-            reason=f"{decision.reason} ({decision.rule})",
-        )
+        insert(link_history),
+        {
+            "thread_id": thread_id,
+            "at": draft.created_at,
+            "actor": AUTO_ACTOR,
+            "action": "auto_link",
+            "before": None,
+            "after": {"item": decision.item.as_json() if decision.item else None},
+            "reason": f"{decision.reason} ({decision.rule})",
+        },
     )
     return StoredThread(thread_id, draft.owner_id, created=True)
 
 
 async def thread_header(conn: AsyncConnection, thread_id: int) -> ThreadHeader:
-    row = (
-        await conn.execute(
-            select(
-                threads.c.id,
-                threads.c.company_id,
-                threads.c.owner_id,
-                threads.c.visibility,
-                threads.c.item_id,
-            ).where(threads.c.id == thread_id)
-        )
-    ).first()
+    return await _header(conn, thread_id, lock=False)
+
+
+async def _locked_header(conn: AsyncConnection, thread_id: int) -> ThreadHeader:
+    """The header, with the thread's row locked until the transaction ends (PostgreSQL).
+
+    Under READ COMMITTED two nodes may both read "linked to X" and then both write; the row lock makes
+    the second writer wait and read the first one's result, so `before` in the history is always the
+    value actually replaced and "unchanged" is never decided on a stale read. SQLite renders no FOR
+    UPDATE: its writers are already serialized by BEGIN IMMEDIATE.
+    """
+    return await _header(conn, thread_id, lock=True)
+
+
+async def _header(conn: AsyncConnection, thread_id: int, *, lock: bool) -> ThreadHeader:
+    stmt = select(
+        threads.c.id,
+        threads.c.company_id,
+        threads.c.owner_id,
+        threads.c.visibility,
+        threads.c.item_id,
+    ).where(threads.c.id == thread_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound(f"thread {thread_id} not found")
     return ThreadHeader(
@@ -224,7 +239,7 @@ async def set_item(
     The compare-and-set UPDATE makes the database the judge when two requests race: only one of two
     different links to an unlinked thread wins; the other sees AlreadyLinked (SPEC L9, M2).
     """
-    header = await thread_header(conn, thread_id)
+    header = await _locked_header(conn, thread_id)
     if header.item_id == item_id:
         return "unchanged"
     cond = threads.c.id == thread_id
@@ -247,7 +262,7 @@ async def set_item(
 
 async def clear_item(conn: AsyncConnection, thread_id: int, *, actor: str) -> bool:
     """Unlink the thread's item (M3). Returns False when it had none."""
-    header = await thread_header(conn, thread_id)
+    header = await _locked_header(conn, thread_id)
     if header.item_id is None:
         return False
     result = await conn.execute(
@@ -295,7 +310,7 @@ async def set_record_link(
 async def set_visibility(conn: AsyncConnection, thread_id: int, visibility: str, *, actor: str) -> bool:
     if visibility not in ("private", "shared"):
         raise ValueError("visibility must be private or shared")
-    header = await thread_header(conn, thread_id)
+    header = await _locked_header(conn, thread_id)
     if header.visibility == visibility:
         return False
     await conn.execute(update(threads).where(threads.c.id == thread_id).values(visibility=visibility))

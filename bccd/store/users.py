@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.mail.addresses import normalize_address
@@ -19,6 +20,10 @@ from bccd.store.schema import api_tokens, companies, user_addresses, users
 SMART_BCC_RANDOM_BYTES = 10  # 80 bits ≥ the 64 bits SPEC §8 asks for
 API_TOKEN_RANDOM_BYTES = 32
 TOKEN_PREFIX = "bccd_"  # noqa: S105 - a public marker, not a secret
+# Column widths of companies.name/users.name and of the address columns. PostgreSQL enforces them and
+# SQLite does not, so they are checked here: both backends answer a clear ValueError, never a DataError.
+MAX_NAME_CHARS = 200
+MAX_ADDRESS_CHARS = 320
 
 
 class NotFound(LookupError):
@@ -90,15 +95,24 @@ def _clean_email(value: str) -> str:
     norm = normalize_address(value)
     if norm is None:
         raise ValueError(f"not an email address: {value!r}")
+    if len(norm) > MAX_ADDRESS_CHARS:
+        raise ValueError(f"email address longer than {MAX_ADDRESS_CHARS} characters")
     return norm
+
+
+def _check_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValueError(f"{what} name must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} name longer than {MAX_NAME_CHARS} characters")
+    return name
 
 
 async def create_company(
     conn: AsyncConnection, name: str, *, sender_policy: str = "owner", never_log: Iterable[str] = ()
 ) -> Company:
-    name = name.strip()
-    if not name:
-        raise ValueError("company name must not be empty")
+    name = _check_name(name, "company")
     if sender_policy not in ("owner", "company", "any"):
         raise ValueError("sender_policy must be owner, company or any")
     never = tuple(sorted({n.strip().lower() for n in never_log if n.strip()}))
@@ -193,8 +207,39 @@ async def list_users(conn: AsyncConnection, company_id: int) -> list[User]:
 
 
 async def user_by_smart_bcc_local(conn: AsyncConnection, local: str) -> User | None:
-    found = await _load_users(conn, users.c.smart_bcc_local == local.lower())
+    found = await owner_by_smart_bcc_local(conn, local)
     return found[0] if found else None
+
+
+# Built once: the SMTP RCPT path runs these for every recipient, and building a statement costs more
+# Python time than SQLite takes to answer it.
+_OWNER_BY_LOCAL = (
+    select(
+        users,
+        companies.c.name.label("company_name"),
+        companies.c.sender_policy,
+        companies.c.never_log,
+    )
+    .join(companies, companies.c.id == users.c.company_id)
+    .where(users.c.smart_bcc_local == bindparam("local"))
+)
+_ALIASES_OF = (
+    select(user_addresses.c.address)
+    .where(user_addresses.c.user_id == bindparam("user_id"), user_addresses.c.confirmed.is_(True))
+    .order_by(user_addresses.c.address)
+)
+
+
+async def owner_by_smart_bcc_local(conn: AsyncConnection, local: str) -> tuple[User, Company] | None:
+    """The owner of a Smart Bcc local part and their company, in two indexed lookups (SPEC S1)."""
+    row = (await conn.execute(_OWNER_BY_LOCAL, {"local": local.lower()})).mappings().first()
+    if row is None:
+        return None
+    aliases = [r[0] for r in await conn.execute(_ALIASES_OF, {"user_id": row["id"]})]
+    company = Company(
+        int(row["company_id"]), row["company_name"], row["sender_policy"], tuple(row["never_log"] or ())
+    )
+    return _user(row, aliases), company
 
 
 async def company_addresses(conn: AsyncConnection, company_id: int) -> frozenset[str]:
@@ -220,22 +265,26 @@ async def create_user(
 ) -> User:
     await get_company(conn, company_id)
     login = _clean_email(email)
-    if not name.strip():
-        raise ValueError("user name must not be empty")
+    name = _check_name(name, "user")
     taken = await conn.execute(select(func.count()).select_from(users).where(users.c.email == login))
     if taken.scalar_one():
         raise Conflict(f"a user with login email {login} already exists")
-    result = await conn.execute(
-        insert(users).values(
-            company_id=company_id,
-            name=name.strip(),
-            email=login,
-            role="admin" if admin else "regular",
-            autolink=autolink,
-            smart_bcc_local=new_smart_bcc_local(),
-            created_at=_now(),
+    try:
+        result = await conn.execute(
+            insert(users).values(
+                company_id=company_id,
+                name=name,
+                email=login,
+                role="admin" if admin else "regular",
+                autolink=autolink,
+                smart_bcc_local=new_smart_bcc_local(),
+                created_at=_now(),
+            )
         )
-    )
+    except IntegrityError as exc:
+        # Two nodes or API calls creating the same login at once both pass the SELECT above (PostgreSQL,
+        # READ COMMITTED); the unique index refuses the second, which gets the same answer as if late.
+        raise Conflict(f"a user with login email {login} already exists") from exc
     assert result.inserted_primary_key is not None
     user_id = int(result.inserted_primary_key[0])
     await _set_aliases(conn, user_id, login, aliases)
@@ -269,9 +318,7 @@ async def update_user(
             raise ValueError("role must be admin or regular")
         values["role"] = role
     if name is not None:
-        if not name.strip():
-            raise ValueError("user name must not be empty")
-        values["name"] = name.strip()
+        values["name"] = _check_name(name, "user")
     if values:
         await conn.execute(update(users).where(users.c.id == user_id).values(**values))
     if aliases is not None:

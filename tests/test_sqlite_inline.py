@@ -1,0 +1,76 @@
+"""The inline SQLite connection: statements on the loop, but lock waits and fsyncs never block the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from bccd.store.database import Database
+from bccd.store.schema import companies
+from bccd.store.users import create_company
+
+
+async def test_write_waiting_for_another_process_lock_does_not_block_the_loop(
+    db: Database, sqlite_url: str
+) -> None:
+    path = sqlite_url.split("///", 1)[1]
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process (a CLI import, say) holds the write lock
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> int:
+        async with db.write() as conn:
+            return (await create_company(conn, "Waited")).id
+
+    tick_task = asyncio.create_task(ticker())
+    write_task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not write_task.done()  # still waiting for the lock …
+    assert ticks >= 10  # … while the event loop keeps serving everything else
+    other.execute("COMMIT")
+    other.close()
+    company_id = await asyncio.wait_for(write_task, 10)
+    tick_task.cancel()
+    async with db.read() as conn:
+        names = [r.name for r in await conn.execute(select(companies).where(companies.c.id == company_id))]
+    assert names == ["Waited"]
+
+
+async def test_rollback_on_error_leaves_nothing(db: Database) -> None:
+    try:
+        async with db.write() as conn:
+            await create_company(conn, "Half")
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with db.read() as conn:
+        assert (await conn.execute(select(companies))).all() == []
+
+
+async def test_pragmas_are_durable_settings(db: Database) -> None:
+    async with db.write() as conn:
+        journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+        sync = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()
+        fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+    assert (journal, sync, fks) == ("wal", 2, 1)  # WAL, synchronous=FULL (S2), FK enforcement
+
+
+async def test_committed_data_visible_to_a_fresh_connection(db: Database, sqlite_url: str) -> None:
+    async with db.write() as conn:
+        await create_company(conn, "Visible")
+    path = sqlite_url.split("///", 1)[1]
+    fresh = sqlite3.connect(path)
+    try:
+        assert fresh.execute("SELECT name FROM companies").fetchall() == [("Visible",)]
+    finally:
+        fresh.close()
+    assert datetime.now(UTC).tzinfo is UTC
