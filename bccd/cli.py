@@ -329,7 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"bccd: {exc}\n")
         return EXIT_USAGE
-    configure_logging(settings.log.level, settings.log.format)
+    configure_logging(
+        settings.log.level, settings.log.format, stream=sys.stdout if args.command == "serve" else sys.stderr
+    )
     try:
         if getattr(args, "needs_db", False):
             asyncio.run(_with_db(settings, lambda db: args.func(args, settings, db)))
