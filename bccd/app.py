@@ -54,12 +54,17 @@ class BccdApp:
     async def start(self) -> None:
         await self.check_schema()
         self.commits.start()
-        await self.smtp.start()
-        if self.settings.http.enabled:
-            from bccd.api.service import HttpApiService
+        try:
+            await self.smtp.start()
+            if self.settings.http.enabled:
+                from bccd.api.service import HttpApiService
 
-            self.http = HttpApiService(self)
-            await self.http.start()
+                self.http = HttpApiService(self)
+                await self.http.start()
+        except BaseException:
+            # A port already taken must not leave half a server running (SMTP up, HTTP down).
+            await self.stop()
+            raise
         log.info("bccd_started")
 
     async def stop(self) -> None:

@@ -9,8 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bccd.mail.addresses import normalize_address
 
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+# No control characters: PostgreSQL refuses NUL in text, and none belongs in a name or an id (T4).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+ExternalId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_PRINTABLE)
+]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=_PRINTABLE)
+]
+# Timestamps must survive conversion to UTC on both backends (year 1 with a +05:00 offset does not).
+MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC)
 
 ITEM_STATUSES: dict[str, tuple[str, ...]] = {
     "deal": ("open", "won", "lost", "deleted"),
@@ -57,8 +66,16 @@ class ItemIn(_Strict):
     @field_validator("created_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            in_range = MIN_TIMESTAMP <= value <= MAX_TIMESTAMP
+        except OverflowError:
+            in_range = False
+        if not in_range:
+            raise ValueError("created_at must be between 1970 and 9999")
         return value
 
 

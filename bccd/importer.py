@@ -70,6 +70,8 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[_Line]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ImportError_(number, f"invalid JSON: {exc.msg}") from None
+        except RecursionError:  # absurdly deep nesting: bad input, not a crash (T4)
+            raise ImportError_(number, "invalid JSON: nested too deeply") from None
         try:
             envelope, body = split_import_line(data)
         except ValidationError as exc:
@@ -103,7 +105,7 @@ async def apply_lines(
                 assert line.kind in ITEM_KINDS and isinstance(line.body, ItemIn)
                 _, new = await upsert_item(conn, company_id, line.kind, line.external_id, line.body)
         except (UnknownReference, NotFound) as exc:
-            raise ImportError_(line.number, str(exc).strip("'\"")) from None
+            raise ImportError_(line.number, exc.args[0] if exc.args else str(exc)) from None
         created += new
         updated += not new
     return ImportResult(created, updated)

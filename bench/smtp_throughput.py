@@ -112,7 +112,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--profile", help="record the bccd server with this profiler command prefix (e.g. py-spy)")
+    parser.add_argument(
+        "--profile", help="record the bccd server with this profiler command prefix (e.g. py-spy)"
+    )
     args = parser.parse_args()
     mails = make_corpus(args.messages)
     results: dict[str, dict[str, float]] = {}
@@ -178,7 +180,9 @@ def main() -> None:
         directory.write_text("\n".join(lines))
         cli(env, "import", str(directory))
         prefix = args.profile.split() if args.profile else []
-        server = subprocess.Popen([*prefix, sys.executable, *(os.environ.get("BENCH_SERVER", "-m bccd.cli serve").split())], env=env)
+        server = subprocess.Popen(
+            [*prefix, sys.executable, *(os.environ.get("BENCH_SERVER", "-m bccd.cli serve").split())], env=env
+        )
         try:
             results["bccd_sqlite"] = asyncio.run(
                 drive(port, str(user["smart_bcc_address"]), mails, args.clients)

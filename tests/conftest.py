@@ -86,10 +86,10 @@ async def db(sqlite_url: str) -> AsyncIterator[Database]:
 def app_settings(url: str, **smtp: Any) -> Settings:
     smtp_conf = {"host": "127.0.0.1", "port": 0, "bcc_domains": ["bcc.test"], **smtp}
     return Settings(
-        smtp=smtp_conf,  # type: ignore[arg-type]
-        http={"enabled": False, "port": 0},  # type: ignore[arg-type]
-        database={"url": url},  # type: ignore[arg-type]
-        log={"level": "warning"},  # type: ignore[arg-type]
+        smtp=smtp_conf,
+        http={"enabled": False, "port": 0},
+        database={"url": url},
+        log={"level": "warning"},
     )
 
 

@@ -26,7 +26,9 @@ def test_normalized_forms(raw: str, expected: str) -> None:
     assert normalize_address(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "carol", "carol@", "@client.test", "a b@c.test", "a@nodot", "a@´.example"])
+@pytest.mark.parametrize(
+    "raw", ["", "carol", "carol@", "@client.test", "a b@c.test", "a@nodot", "a@´.example"]
+)
 def test_not_addresses(raw: str) -> None:
     assert normalize_address(raw) is None
 

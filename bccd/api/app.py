@@ -1,0 +1,36 @@
+"""Build the FastAPI application from its dependencies (no globals): `create_api(ApiContext(...))`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bccd import __version__
+from bccd.api import directory, ops, search, threads, users
+from bccd.api.context import ApiContext
+from bccd.api.errors import install_error_handlers
+from bccd.api.observe import RequestGuard
+
+DESCRIPTION = """\
+The CRM's way into bccd, the Smart Bcc inbound mail server: sync the directory (persons, organizations,
+deals, leads, projects) by the CRM's ids, read threads with their participants, links, link decision and
+history, link and unlink by hand, search records, manage users.
+
+Authenticate with `Authorization: Bearer <token>`. Errors are JSON: `{"error": "<code>", "detail": "…"}`.
+"""
+
+
+def create_api(ctx: ApiContext) -> FastAPI:
+    api = FastAPI(
+        title="bccd",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.bccd = ctx
+    install_error_handlers(api)
+    for module in (ops, users, directory, threads, search):
+        api.include_router(module.router)
+    api.add_middleware(RequestGuard, metrics=ctx.metrics)
+    return api

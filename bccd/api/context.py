@@ -1,0 +1,33 @@
+"""What the API needs from the running server, handed to `create_api` (no module globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from bccd.metrics import Metrics
+from bccd.store.database import Database
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    db: Database
+    metrics: Metrics
+    bcc_domain: str  # the domain shown in Smart Bcc addresses (the first configured one)
+    smtp_listening: Callable[[], bool] = _always  # readiness: is the SMTP socket serving?
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx = request.app.state.bccd
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]

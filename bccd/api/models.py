@@ -1,0 +1,244 @@
+"""Request and response shapes of the API; with the routes they make the OpenAPI document, the contract.
+
+Directory bodies (PersonIn, DealIn, …) live in bccd.directory_models because import lines share them.
+Response models mirror the dicts the store returns (thread JSON, records) so the CLI and the API print
+the same thing; a few nested objects allow extra keys so the store may add fields without breaking us.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from bccd.directory_models import ExternalId, Name
+from bccd.mail.addresses import normalize_address
+
+ItemType = Literal["deal", "lead", "project"]
+Role = Literal["admin", "regular"]
+Visibility = Literal["private", "shared"]
+MAX_ALIASES = 50
+Email = Annotated[str, StringConstraints(min_length=3, max_length=320, strip_whitespace=True)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def _normalized(value: str) -> str:
+    norm = normalize_address(value)
+    if norm is None:
+        raise ValueError(f"not an email address: {value!r}")
+    return norm
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+
+class ErrorOut(_Open):
+    error: str = Field(description="machine-readable code, e.g. not_found, already_linked")
+    detail: str = Field(description="one sentence for people")
+
+
+# -- threads ------------------------------------------------------------------------------------------
+
+
+class ItemRefOut(BaseModel):
+    type: str
+    id: str
+
+
+class DecisionOut(_Open):
+    """The automatic link decision (L11). With reason `target_not_found` it also carries
+    `fallback_reason`, what the rules decided instead (left out otherwise, exactly as the CLI prints it)."""
+
+    outcome: str
+    reason: str = Field(description="SPEC L11 reason code, e.g. linked, ambiguous, no_matching_person")
+    rule: str = Field(description="the SPEC rule that decided, e.g. L6")
+    candidates: list[ItemRefOut] = Field(default_factory=list)
+
+
+class ThreadSummaryOut(BaseModel):
+    id: int
+    owner: int = Field(description="user id of the thread's owner")
+    subject: str
+    created_at: str
+    visibility: Visibility
+    item: ItemRefOut | None
+    persons: list[str] = Field(description="external ids of the linked persons")
+    organizations: list[str] = Field(description="external ids of the linked organizations")
+    decision: DecisionOut
+
+
+class AddressOut(_Open):
+    address: str
+    name: str | None = None
+
+
+class MessageOut(_Open):
+    message_id: str | None = None
+    date: str | None = None
+    subject: str
+    from_: list[AddressOut] = Field(default_factory=list, alias="from")
+    to: list[AddressOut] = Field(default_factory=list)
+    cc: list[AddressOut] = Field(default_factory=list)
+    size: int
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    defects: list[Any] = Field(default_factory=list)
+    forward: dict[str, Any] | None = None
+
+
+class ParticipantOut(BaseModel):
+    address: str
+    name: str | None
+    role: str
+    person: str | None = Field(description="external id of the matching person, if any")
+
+
+class HistoryOut(BaseModel):
+    actor: str = Field(description='"bccd" for the automatic decision, else "user:<id>"')
+    at: str
+    action: str
+    before: Any
+    after: Any
+    reason: str
+
+
+class ThreadOut(ThreadSummaryOut):
+    message: MessageOut
+    participants: list[ParticipantOut]
+    history: list[HistoryOut]
+
+
+class ThreadPage(BaseModel):
+    threads: list[ThreadSummaryOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null at the end")
+
+
+class ItemLinkIn(_In):
+    type: ItemType
+    id: ExternalId
+
+
+class ThreadPatchIn(_In):
+    visibility: Visibility
+
+
+class LinkResultOut(BaseModel):
+    result: Literal["linked", "replaced", "unlinked", "unchanged"]
+    thread: ThreadOut
+
+
+# -- directory ----------------------------------------------------------------------------------------
+
+
+class OrganizationOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+    emails: list[str]
+    organization: str | None
+    created_at: str
+
+
+class ItemOut(BaseModel):
+    type: ItemType
+    id: str
+    title: str
+    person: str | None
+    organization: str | None
+    status: str
+    created_at: str
+    status_changed_at: str
+
+
+class DealOut(ItemOut):
+    participants: list[str]
+
+
+class ImportOut(BaseModel):
+    created: int
+    updated: int
+    total: int
+
+
+# -- users --------------------------------------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    id: int
+    company: int
+    name: str
+    email: str
+    role: Role
+    autolink: bool
+    aliases: list[str] = Field(description="confirmed alternative sender addresses")
+    smart_bcc_address: str
+
+
+class UserCreatedOut(UserOut):
+    api_token: str | None = Field(default=None, description="shown once; only its hash is stored")
+
+
+class UserCreateIn(_In):
+    email: Email
+    name: Name
+    role: Role = "regular"
+    aliases: list[Email] = Field(default_factory=list, max_length=MAX_ALIASES)
+    autolink: bool = True
+    token: bool = Field(default=False, description="also create an API token (returned once)")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _normalized(value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        return [_normalized(v) for v in value]
+
+
+class UserPatchIn(_In):
+    name: Name | None = None
+    autolink: bool | None = None
+    role: Role | None = None
+    aliases: list[Email] | None = Field(default=None, max_length=MAX_ALIASES)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_normalized(v) for v in value]
+
+
+class TokenOut(BaseModel):
+    user: int
+    api_token: str = Field(description="shown once; only its hash is stored")
+
+
+# -- search and ops -----------------------------------------------------------------------------------
+
+
+class SearchHitOut(BaseModel):
+    type: Literal["deal", "lead", "project", "person", "organization"]
+    id: str
+    name: str = Field(description="a person's or organization's name, an item's title")
+    status: str | None = Field(description="items only")
+
+
+class SearchOut(BaseModel):
+    results: list[SearchHitOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, bool] = Field(default_factory=dict)

@@ -1,0 +1,222 @@
+"""Threads: list (incl. the unresolved view, M7), read, raw message, visibility, manual linking (M1–M5).
+
+Permission checks and history live in bccd.permissions and bccd.linking; this module only adapts HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from bccd.api.auth import CurrentUser
+from bccd.api.context import ApiContext, Ctx
+from bccd.api.directory import PLURALS, ExternalIdPath
+from bccd.api.errors import ApiError
+from bccd.api.models import (
+    ErrorOut,
+    ItemLinkIn,
+    ItemType,
+    LinkResultOut,
+    ThreadOut,
+    ThreadPage,
+    ThreadPatchIn,
+)
+from bccd.linking import change_visibility, link_item, link_record, unlink_item
+from bccd.permissions import check_thread_access
+from bccd.store.directory import record_internal_id
+from bccd.store.thread_views import MAX_PAGE, ThreadFilter, get_raw, get_thread, list_threads
+from bccd.store.threads import thread_header
+from bccd.store.users import User
+
+MAX_ID = 2**63 - 1  # ids are 64-bit integers on both backends
+DEFAULT_PAGE = 50
+CURSOR_PATTERN = r"^[0-9]{1,19}$"
+
+ThreadId = Annotated[int, Path(ge=1, le=MAX_ID, description="the thread's id")]
+FilterId = Annotated[str | None, Query(min_length=1, max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
+Cursor = Annotated[
+    str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page (opaque)")
+]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut, "description": "a colleague's private thread, or not its owner/an admin"},
+    404: {"model": ErrorOut, "description": "no such thread in the caller's company (T1)"},
+    422: {"model": ErrorOut},
+}
+router = APIRouter(prefix="/api/v1", tags=["threads"], responses=ERRORS)
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    value = int(cursor)
+    if not 1 <= value <= MAX_ID:
+        raise ApiError(422, "validation_error", "cursor: not a cursor of this API", field="cursor")
+    return value
+
+
+async def _page(
+    ctx: ApiContext, user: User, limit: int, cursor: str | None, **filters: Any
+) -> dict[str, Any]:
+    """One page of threads the user may read (§3 privacy), newest first."""
+    before = _cursor_id(cursor)
+    async with ctx.db.read() as conn:
+        for kind in ("person", "organization", "deal", "lead", "project"):
+            ext = filters.pop(f"{kind}_ext", None)
+            if ext is not None:
+                key = f"{kind}_id" if kind in ("person", "organization") else "item_id"
+                filters[key] = await record_internal_id(conn, user.company_id, kind, ext)
+        found = await list_threads(
+            conn,
+            ThreadFilter(
+                company_id=user.company_id, viewer_id=user.id, viewer_is_admin=user.is_admin, **filters
+            ),
+            limit=limit,
+            before_id=before,
+        )
+    next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+    return {"threads": found, "next_cursor": next_cursor}
+
+
+@router.get("/threads", response_model=ThreadPage, summary="Threads the caller may read, newest first")
+async def threads(
+    ctx: Ctx,
+    user: CurrentUser,
+    owner: Annotated[
+        str | None, Query(pattern=r"^(me|[0-9]{1,19})$", description="a user id, or `me`")
+    ] = None,
+    unlinked: Annotated[
+        bool, Query(description="only threads without an item: the unresolved view (M7)")
+    ] = False,
+    item_type: Annotated[ItemType | None, Query()] = None,
+    item_id: FilterId = None,
+    person: FilterId = None,
+    organization: FilterId = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    filters: dict[str, Any] = {"unlinked": unlinked, "person_ext": person, "organization_ext": organization}
+    if (item_type is None) != (item_id is None):
+        raise ApiError(422, "validation_error", "item_type and item_id go together", field="item_id")
+    if item_type is not None:
+        filters[f"{item_type}_ext"] = item_id
+    if owner is not None:
+        owner_id = user.id if owner == "me" else int(owner)
+        if owner_id > MAX_ID:
+            raise ApiError(422, "validation_error", "owner: no such user id", field="owner")
+        filters["owner_id"] = owner_id
+    return await _page(ctx, user, limit, cursor, **filters)
+
+
+def _record_threads(kind: str) -> Any:
+    async def record_threads(
+        ctx: Ctx,
+        user: CurrentUser,
+        external_id: ExternalIdPath,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        return await _page(ctx, user, limit, cursor, **{f"{kind}_ext": external_id})
+
+    return record_threads
+
+
+for _kind, _plural in PLURALS.items():
+    router.add_api_route(
+        f"/{_plural}/{{external_id}}/threads",
+        _record_threads(_kind),
+        methods=["GET"],
+        name=f"{_kind}_threads",
+        response_model=ThreadPage,
+        tags=["directory"],
+        summary=f"Threads linked to a {_kind} that the caller may read, newest first",
+    )
+
+
+@router.get("/threads/{thread_id}", response_model=ThreadOut, summary="One thread (the CLI's thread JSON)")
+async def thread(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        check_thread_access(user, await thread_header(conn, thread_id), write=False)
+        return await get_thread(conn, thread_id, company_id=user.company_id)
+
+
+@router.get(
+    "/threads/{thread_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}, "description": "the message exactly as received"}},
+    summary="The stored message, byte for byte",
+)
+async def raw_message(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> Response:
+    async with ctx.db.read() as conn:
+        check_thread_access(user, await thread_header(conn, thread_id), write=False)
+        raw = await get_raw(conn, thread_id)
+    return Response(
+        raw,
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="thread-{thread_id}.eml"'},
+    )
+
+
+@router.patch(
+    "/threads/{thread_id}",
+    response_model=ThreadOut,
+    summary="Share a thread with the whole company, or make it private again (owner only)",
+)
+async def patch_thread(
+    ctx: Ctx, user: CurrentUser, thread_id: ThreadId, body: ThreadPatchIn
+) -> dict[str, Any]:
+    _, found = await change_visibility(ctx.db, thread_id, body.visibility, actor=user)
+    return found
+
+
+@router.put(
+    "/threads/{thread_id}/item",
+    response_model=LinkResultOut,
+    responses={409: {"model": ErrorOut, "description": "already linked to another item (M2)"}},
+    summary="Link the thread to a deal, lead or project (owner or admin; M2, M4)",
+)
+async def put_item(
+    ctx: Ctx,
+    user: CurrentUser,
+    thread_id: ThreadId,
+    body: ItemLinkIn,
+    replace: Annotated[bool, Query(description="move an existing link to this item")] = False,
+) -> dict[str, Any]:
+    result, found = await link_item(ctx.db, thread_id, body.type, body.id, actor=user, replace=replace)
+    return {"result": result, "thread": found}
+
+
+@router.delete(
+    "/threads/{thread_id}/item",
+    response_model=LinkResultOut,
+    summary="Remove the thread's item link (owner or admin; M3)",
+)
+async def delete_item(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, Any]:
+    changed, found = await unlink_item(ctx.db, thread_id, actor=user)
+    return {"result": "unlinked" if changed else "unchanged", "thread": found}
+
+
+def _record_link(kind: str, linked: bool) -> Any:
+    async def record_link(
+        ctx: Ctx, user: CurrentUser, thread_id: ThreadId, external_id: ExternalIdPath
+    ) -> dict[str, Any]:
+        changed, found = await link_record(ctx.db, thread_id, kind, external_id, actor=user, linked=linked)
+        result = ("linked" if linked else "unlinked") if changed else "unchanged"
+        return {"result": result, "thread": found}
+
+    return record_link
+
+
+for _kind in ("person", "organization"):
+    for _method, _linked in (("PUT", True), ("DELETE", False)):
+        router.add_api_route(
+            f"/threads/{{thread_id}}/{PLURALS[_kind]}/{{external_id}}",
+            _record_link(_kind, _linked),
+            methods=[_method],
+            name=f"{'link' if _linked else 'unlink'}_{_kind}",
+            response_model=LinkResultOut,
+            summary=f"{'Link' if _linked else 'Unlink'} a {_kind} by hand (owner or admin; M3)",
+        )
