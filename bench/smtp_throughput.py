@@ -89,6 +89,14 @@ async def drive(port: int, rcpt: str, mails: list[bytes], clients: int) -> dict[
     }
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (Linux VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def cli(env: dict[str, str], *args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "bccd.cli", *args, "--json"],
@@ -123,6 +131,7 @@ def main() -> None:
     sink = subprocess.Popen([sys.executable, "-m", "bench.sink_server", str(port)])
     try:
         results["aiosmtpd_sink"] = asyncio.run(drive(port, "x@bcc.test", mails, args.clients))
+        results["aiosmtpd_sink"]["peak_rss_mib"] = peak_rss_mib(sink.pid)
     finally:
         sink.terminate()
         sink.wait()
@@ -187,14 +196,22 @@ def main() -> None:
             results["bccd_sqlite"] = asyncio.run(
                 drive(port, str(user["smart_bcc_address"]), mails, args.clients)
             )
+            if not prefix:
+                results["bccd_sqlite"]["peak_rss_mib"] = peak_rss_mib(server.pid)
         finally:
             server.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
             server.wait()
 
     ratio = results["bccd_sqlite"]["msg_per_s"] / results["aiosmtpd_sink"]["msg_per_s"]
+    memory = results["bccd_sqlite"].get("peak_rss_mib", 0) / results["aiosmtpd_sink"]["peak_rss_mib"]
     print(
         json.dumps(
-            {"clients": args.clients, "results": results, "bccd_vs_sink_throughput": round(ratio, 3)},
+            {
+                "clients": args.clients,
+                "results": results,
+                "bccd_vs_sink_throughput": round(ratio, 3),
+                "bccd_vs_sink_peak_memory": round(memory, 2),
+            },
             indent=2,
         )
     )
