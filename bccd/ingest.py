@@ -199,7 +199,7 @@ class Ingestor:
         async def job(conn: AsyncConnection) -> list[StoredThread]:
             return await store_message_threads(conn, row, drafts)
 
-        stored = await self._commits.submit(job)
+        stored = await self._commits.submit(job, order_key=sha256)
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)
         for draft, result in zip(drafts, stored, strict=True):
             if result.created:

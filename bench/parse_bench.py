@@ -56,7 +56,7 @@ def sample_message() -> bytes:
         "Message-ID: <a1b2c3d4-e5f6-7890-abcd-ef0123456789@eksempel.no>\r\n"
         "Date: Tue, 14 May 2024 09:12:43 +0200\r\n"
         "From: =?UTF-8?Q?Ola_Nordmann?= <ola.nordmann@eksempel.no>\r\n"
-        "To: Kari Hansen <kari@kunde.example>, \"Berg, Per\" <per.berg@kunde.example>\r\n"
+        'To: Kari Hansen <kari@kunde.example>, "Berg, Per" <per.berg@kunde.example>\r\n'
         "Cc: salg@eksempel.no\r\n"
         "Bcc: 7f3a9c2e1b5d4a60@bcc.crm.example\r\n"
         "Subject: =?UTF-8?Q?Tilbud_p=C3=A5_lisenser_=E2=80=93_tre_=C3=A5rs_avtale?=\r\n"

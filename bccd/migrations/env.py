@@ -12,6 +12,9 @@ from bccd.store.schema import metadata
 
 config = context.config
 
+# Any fixed 64-bit number no other application on the database uses for advisory locks ("bccd" in ASCII).
+MIGRATION_LOCK_KEY = 0x62636364
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -21,6 +24,11 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several nodes may run `bccd db upgrade` at once (compose, rolling deploys). Without this
+            # lock both create the same tables and one fails; with it the second waits for the first
+            # to commit, then finds the schema at head and does nothing. Released at commit.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
 
 

@@ -25,7 +25,7 @@ class CommitQueue:
     def __init__(self, db: Database, *, batch_max: int = 64) -> None:
         self._db = db
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Job, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -42,12 +42,17 @@ class CommitQueue:
             await self._task
         self._task = None
 
-    async def submit(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run `job` in the next batch; returns once its transaction is durably committed."""
+    async def submit(self, job: Callable[[AsyncConnection], Awaitable[T]], *, order_key: str = "") -> T:
+        """Run `job` in the next batch; returns once its transaction is durably committed.
+
+        Jobs of a batch run sorted by `order_key` (ingest passes the message's sha256). Every node then
+        takes the unique-key locks of the same messages in the same order, so two nodes' batches holding
+        the same MX retries can wait for each other but never deadlock (PostgreSQL).
+        """
         if self._task is None:
             raise RuntimeError("commit queue is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((job, future))
+        await self._queue.put((order_key, job, future))
         return await future
 
     async def _run(self) -> None:
@@ -61,11 +66,11 @@ class CommitQueue:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[str, Job, asyncio.Future[Any]]]) -> None:
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             async with self._db.write() as conn:
-                for job, future in batch:
+                for _, job, future in sorted(batch, key=lambda entry: entry[0]):
                     if future.cancelled():
                         continue
                     try:
@@ -75,7 +80,7 @@ class CommitQueue:
                         results.append((future, False, exc))
         except Exception as exc:
             log.error("commit_failed", batch=len(batch), error=type(exc).__name__)
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return

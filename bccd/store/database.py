@@ -47,7 +47,10 @@ class Database:
             _sqlite_setup(self.writer, immediate=True)
             _sqlite_setup(self.reader, immediate=False)
         else:
-            self.writer = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            # pre_ping: after a PostgreSQL restart the first use of a pooled connection must not 451.
+            self.writer = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
             self.reader = self.writer
 
     @asynccontextmanager

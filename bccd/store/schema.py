@@ -222,7 +222,9 @@ thread_participants = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("thread_id", Id, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("address", String(320), nullable=False),
+    # Text, not VARCHAR(320): a header may carry an over-long address; PostgreSQL would refuse it and
+    # the message would be 451'd forever (S6), while SQLite ignores lengths (migration 0002).
+    Column("address", Text, nullable=False),
     Column("name", Text, nullable=True),
     Column("role", String(16), nullable=False),
     Column("person_id", Id, ForeignKey("persons.id", ondelete="SET NULL"), nullable=True),
