@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,12 +21,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import make_mail
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import cli_json, free_port, serve_env
 
 
 async def wait_port(port: int) -> None:
@@ -97,17 +91,6 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def cli(env: dict[str, str], *args: str) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bccd.cli", *args, "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
 def make_corpus(n: int) -> list[bytes]:
     body = "Hello Carol,\n\n" + ("We discussed the proposal and the numbers look right. " * 8 + "\n") * 8
     return [
@@ -138,19 +121,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = {
-            **os.environ,
-            "BCCD_DATABASE__URL": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}",
-            "BCCD_SMTP__PORT": str(port),
-            "BCCD_SMTP__BCC_DOMAINS": '["bcc.test"]',
-            "BCCD_HTTP__ENABLED": "false",
-            "BCCD_LOG__LEVEL": "warning",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "bccd.cli", "db", "upgrade"], env=env, check=True, capture_output=True
-        )
-        company = cli(env, "company", "create", "--name", "Bench")
-        user = cli(
+        env = serve_env(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}", port)
+        env["BCCD_LOG__LEVEL"] = "warning"
+        cli_json(env, "db", "upgrade")
+        company = cli_json(env, "company", "create", "--name", "Bench")
+        user = cli_json(
             env,
             "user",
             "create",
@@ -187,7 +162,7 @@ def main() -> None:
         ]
         directory = Path(tmp) / "dir.jsonl"
         directory.write_text("\n".join(lines))
-        cli(env, "import", str(directory))
+        cli_json(env, "import", str(directory))
         prefix = args.profile.split() if args.profile else []
         server = subprocess.Popen(
             [*prefix, sys.executable, *(os.environ.get("BENCH_SERVER", "-m bccd.cli serve").split())], env=env

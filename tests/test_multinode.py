@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -30,11 +28,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import _pg_admin
+from tests.processes import CLI, cli_json, free_port, serve_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BCC_DOMAIN = "bcc.test"
-CLI = [sys.executable, "-m", "bccd.cli"]
 START_TIMEOUT = 30.0
 SMTP_TIMEOUT = 30.0
 MAX_ATTEMPTS = 8  # an MTA retries a 4xx; so does this test, on the other node like an MX fallback would
@@ -51,34 +49,12 @@ def database_url(pg_url: str) -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(database_url: str, smtp_port: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BCCD_")}
-    env.update(
-        {
-            "BCCD_DATABASE__URL": database_url,
-            "BCCD_SMTP__HOST": "127.0.0.1",
-            "BCCD_SMTP__BCC_DOMAINS": json.dumps([BCC_DOMAIN]),
-            "BCCD_HTTP__ENABLED": "false",
-            "BCCD_LOG__LEVEL": "info",
-        }
-    )
-    if smtp_port is not None:
-        env["BCCD_SMTP__PORT"] = str(smtp_port)
-    return env
+    return serve_env(database_url, smtp_port, bcc_domain=BCC_DOMAIN)
 
 
 def _cli(database_url: str, *args: str) -> Any:
-    done = subprocess.run(
-        [*CLI, *args, "--json"], env=_env(database_url), capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, f"bccd {' '.join(args)}: {done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return cli_json(_env(database_url), *args)
 
 
 @dataclass
@@ -97,7 +73,7 @@ class Node:
 
 
 def _start(database_url: str, name: str, tmp_path: Path) -> Node:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
