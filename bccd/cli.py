@@ -66,6 +66,13 @@ def _bcc_domain(settings: Settings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.workers > 1:
+        from bccd.workers import run_workers
+
+        code = run_workers(args.workers, args.config)
+        if code:
+            raise CliError("a worker exited with an error", code)
+        return
     from bccd.app import BccdApp
 
     asyncio.run(BccdApp(settings).serve_forever())
@@ -253,9 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", parents=[common], help="run the SMTP and HTTP servers").set_defaults(
-        func=cmd_serve
+    serve = sub.add_parser("serve", parents=[common], help="run the SMTP and HTTP servers")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the ports (SO_REUSEPORT), e.g. one per core",
     )
+    serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", parents=[common], help="migrate the database to the newest schema")

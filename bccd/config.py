@@ -56,6 +56,7 @@ class HttpSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     enabled: bool = True
+    reuse_port: bool = False
 
 
 class DatabaseSettings(_Frozen):

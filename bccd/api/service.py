@@ -65,12 +65,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # several `bccd serve` workers on one port (config http.reuse_port)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(BACKLOG)
         sock.setblocking(False)
@@ -85,6 +87,7 @@ class HttpApiService:
         self.context = api_context(app)
         self._host = app.settings.http.host
         self._port = app.settings.http.port
+        self._reuse_port = app.settings.http.reuse_port
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
@@ -110,7 +113,7 @@ class HttpApiService:
             server_header=False,
             timeout_graceful_shutdown=int(DRAIN_SECONDS),
         )
-        self._socket = _bind(self._host, self._port)
+        self._socket = _bind(self._host, self._port, reuse_port=self._reuse_port)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="bccd-http")
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT

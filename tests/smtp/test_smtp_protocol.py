@@ -162,6 +162,25 @@ class TestS4Limits:
 
         assert b"421" in await asyncio.to_thread(go)
 
+    async def test_data_timeout_closes_a_stalled_transfer(self, make_app: AppFactory) -> None:
+        app, world = await _app(make_app, data_timeout=0.5, command_timeout=30)
+
+        def go() -> bytes:
+            with socket.create_connection(("127.0.0.1", app.smtp.port), timeout=10) as s:
+                s.recv(1024)
+                s.sendall(
+                    b"EHLO x\r\nMAIL FROM:<alice@acme.test>\r\nRCPT TO:<" + world.bcc.encode() + b">\r\n"
+                )
+                s.sendall(b"DATA\r\nSubject: slow\r\n\r\nfirst line\r\n")  # … then the sender stalls
+                data = b""
+                while chunk := s.recv(1024):
+                    data += chunk
+                return data
+
+        replies = await asyncio.to_thread(go)
+        assert b"354" in replies and b"421 4.4.2" in replies
+        assert await threads_of(app.db, world.company_id) == []  # a cut-off message is never stored
+
     async def test_line_too_long(self, make_app: AppFactory) -> None:
         app, world = await _app(make_app, max_line_length=200)
         raw = make_mail().replace(b"Hello,", b"H" * 500)

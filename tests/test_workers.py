@@ -1,0 +1,40 @@
+"""`bccd serve --workers 2`: two processes on one port, both storing into one database; SIGTERM stops all."""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import make_mail
+from tests.processes import CLI, cli_json, free_port, serve_env, wait_listening
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port)
+    cli_json(env, "db", "upgrade")
+    company = cli_json(env, "company", "create", "--name", "Acme")
+    user = cli_json(
+        env, "user", "create", "--company", str(company["id"]), "--email", "a@acme.test", "--name", "A"
+    )
+    proc = subprocess.Popen([*CLI, "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE)
+    try:
+        wait_listening(port, proc)
+        for i in range(20):  # new connections: the kernel spreads them over both workers
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail("a@acme.test", [user["smart_bcc_address"]], make_mail(subject=f"m{i}"))
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert out.count(b'"event": "bccd_stopped"') == 2  # both workers drained and stopped
+    assert len(cli_json(env, "threads", "list", "--owner", "a@acme.test")["threads"]) == 20
