@@ -184,9 +184,8 @@ def main() -> None:
             server.wait()
 
     ratio = results["bccd_sqlite"]["msg_per_s"] / results["aiosmtpd_sink"]["msg_per_s"]
-    memory = (
-        results["bccd_sqlite"].get("peak_rss_mib", float("nan")) / results["aiosmtpd_sink"]["peak_rss_mib"]
-    )
+    bccd_rss = results["bccd_sqlite"].get("peak_rss_mib")  # not measured for several workers
+    memory = None if bccd_rss is None else round(bccd_rss / results["aiosmtpd_sink"]["peak_rss_mib"], 2)
     print(
         json.dumps(
             {
