@@ -289,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     uc.add_argument("--admin", action="store_true")
     uc.add_argument("--alias", action="append", metavar="EMAIL", help="alternative sender address")
     uc.add_argument("--autolink", type=_on_off, default=True, metavar="on|off")
-    uc.add_argument("--token", action="store_true", help="also create an API token (shown once)")
+    uc.add_argument(
+        "--token",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="create the user's first API token, shown once (default; --no-token to skip)",
+    )
     uc.set_defaults(func=cmd_user_create, needs_db=True)
     ur = user.add_parser("rotate-address", parents=[common])
     ur.add_argument("user", help="user id or login email")

@@ -99,6 +99,11 @@ def test_company_and_user_create_print_ids_and_address(cli: Cli, tmp_path: Path)
     local, _, domain = owner["smart_bcc_address"].partition("@")
     assert domain == "bcc.test" and len(local) >= 13 and local == local.lower()  # ≥ 64 random bits (T2)
     assert owner["aliases"] == ["alice@home.test"]
+    assert owner["api_token"].startswith("bccd_")  # the first token is shown once, at creation (T2)
+    quiet = cli.json(
+        "user", "create", "--company", "Acme", "--email", "q@acme.test", "--name", "Q", "--no-token"
+    )
+    assert "api_token" not in quiet
     code, _, err = cli.run("user", "create", "--company", "Acme", "--email", "ALICE@acme.test", "--name", "X")
     assert code == EXIT_CONFLICT and "already exists" in err
 
