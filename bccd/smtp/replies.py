@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # RCPT (SPEC S1, S4)
 RCPT_OK = "250 2.1.5 Recipient OK"
 RELAY_DENIED = "550 5.7.1 Relaying denied: not a Smart Bcc domain"  # S1, T3
@@ -30,6 +32,34 @@ AIOSMTPD_REWRITES: dict[str, str] = {
     "552 Error: Too much mail data": SIZE_EXCEEDED,
     "500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
 }
+
+
+# RFC 2034/3463: with ENHANCEDSTATUSCODES advertised, every reply but the greeting and the HELO/EHLO answer
+# carries an enhanced code. aiosmtpd's own replies have none; these fill them in by basic reply code.
+ENHANCED_BY_CODE: dict[str, str] = {
+    "454": "4.7.0",  # TLS not available
+    "500": "5.5.2",  # syntax error, command unrecognized
+    "501": "5.5.4",  # syntax error in parameters
+    "502": "5.5.1",  # command not implemented
+    "503": "5.5.1",  # bad sequence of commands
+    "504": "5.5.4",  # parameter not implemented
+    "530": "5.7.0",  # authentication/STARTTLS required
+    "552": "5.3.4",  # message too big
+    "555": "5.5.4",  # MAIL/RCPT parameters not recognized
+}
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?: |$)")
+
+
+def with_enhanced_code(reply: str) -> str:
+    """`503 Error: need RCPT command` → `503 5.5.1 Error: need RCPT command`; coded replies pass unchanged."""
+    if len(reply) < 4 or not reply[:3].isdigit() or reply[3] not in " -" or reply[0] not in "245":
+        return reply
+    rest = reply[4:]
+    if _ENHANCED.match(rest):
+        return reply
+    code = reply[:3]
+    enhanced = ENHANCED_BY_CODE.get(code, f"{code[0]}.0.0")
+    return f"{code}{reply[3]}{enhanced} {rest}"
 
 
 def code_of(reply: str) -> str:

@@ -65,6 +65,7 @@ class SmartBccHandler:
         # T3: no AUTH is offered; S4: PIPELINING is (aiosmtpd reads commands one line at a time anyway).
         kept = [r for r in responses if not r[4:].upper().startswith("AUTH")]
         kept.insert(len(kept) - 1, "250-PIPELINING")
+        kept.insert(len(kept) - 1, "250-ENHANCEDSTATUSCODES")  # RFC 2034: every other reply carries one
         return kept
 
     async def handle_RCPT(
@@ -162,6 +163,8 @@ class BccdSMTP(SMTP):
         self._metrics = metrics
         self._counted = False
         self._session_id = uuid.uuid4().hex[:16]
+        self._greeted = False
+        self._in_hello = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counted or self._original_transport is not None:  # STARTTLS upgrade of a counted session
@@ -201,7 +204,25 @@ class BccdSMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
-        await super().push(replies.AIOSMTPD_REWRITES.get(text, text))
+        text = replies.AIOSMTPD_REWRITES.get(text, text)
+        if self._greeted and not self._in_hello:
+            text = replies.with_enhanced_code(text)
+        self._greeted = True  # the first reply is the 220 greeting, which carries no enhanced code
+        await super().push(text)
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        self._in_hello = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._in_hello = False
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._in_hello = True  # RFC 2034: the HELO/EHLO answer carries no enhanced codes
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._in_hello = False
 
     async def smtp_DATA(self, arg: str) -> None:
         # The whole DATA transfer gets its own deadline (S4); the command timeout resumes after it.

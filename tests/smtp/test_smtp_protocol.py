@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 import socket
 import ssl
@@ -295,7 +296,7 @@ class TestS6Malformed:
                 b"QUIT\r\n",
             ],
         )
-        assert replies.count(b"250 2.0.0") == 1, replies
+        assert replies.count(b"250 2.0.0 OK: stored") == 1, replies
         found = await threads_of(app.db, world.company_id)
         assert len(found) == 1 and found[0]["subject"] == "one"
 
@@ -345,3 +346,24 @@ async def test_large_messages_are_parsed_off_the_event_loop(
     main = threading.main_thread().name
     assert seen[0] == main and seen[1] != main
     assert {t["subject"] for t in await threads_of(app.db, world.company_id)} == {"small", "large"}
+
+
+async def test_enhanced_status_codes_on_every_reply_but_greeting_and_ehlo(make_app: AppFactory) -> None:
+    app, world = await _app(make_app)
+
+    def greeting() -> bytes:
+        with socket.create_connection(("127.0.0.1", app.smtp.port), timeout=10) as sock:
+            return sock.recv(1024)
+
+    assert (await asyncio.to_thread(greeting)).startswith(b"220 bccd.localhost ")  # no enhanced code
+    raw = await asyncio.to_thread(
+        _raw_session,
+        app.smtp.port,
+        [b"EHLO x\r\n", b"NOOP\r\n", b"RCPT TO:<" + world.bcc.encode() + b">\r\n", b"FOO\r\n", b"QUIT\r\n"],
+    )
+    lines = raw.decode().splitlines()  # _raw_session has read the greeting already
+    ehlo = [line for line in lines if line.startswith("250-") or line == "250 HELP"]
+    assert "250-ENHANCEDSTATUSCODES" in ehlo
+    assert not any(re.match(r"\d{3}[ -][245]\.\d+\.\d+ ", line) for line in ehlo)
+    rest = lines[len(ehlo) :]
+    assert [line[:9] for line in rest] == ["250 2.0.0", "503 5.5.1", "500 5.5.2", "221 2.0.0"]
