@@ -166,7 +166,11 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
         elif owner is not None:
             company_id = owner.company_id
         else:
-            raise CliError("give --owner or --company", EXIT_USAGE)
+            # Without a filter the one company of a single-tenant install is meant; never mix companies (T1).
+            ids = await user_store.company_ids(conn)
+            if len(ids) != 1:
+                raise CliError(f"{len(ids)} companies: give --owner or --company", EXIT_USAGE)
+            company_id = ids[0]
         item_id = None
         if args.item:
             kind, _, ext = args.item.partition(":")

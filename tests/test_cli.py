@@ -214,6 +214,7 @@ def test_threads_list_show_link_unlink(cli: Cli, tmp_path: Path) -> None:
 
     w = _world(cli, tmp_path)
     asyncio.run(_deliver_one(cli.config, w["owner"]["smart_bcc_address"]))
+    assert cli.json("threads", "list")["threads"][0]["subject"] == "Offer"  # one company: no filter needed
     listed = cli.json("threads", "list", "--owner", "alice@acme.test", "--unlinked")
     [summary] = listed["threads"]
     assert summary["decision"]["reason"] == "ambiguous"
@@ -245,6 +246,14 @@ def test_threads_list_show_link_unlink(cli: Cli, tmp_path: Path) -> None:
     assert code == EXIT_NOT_FOUND
     code, _, err = cli.run("threads", "show", "999")
     assert code == EXIT_NOT_FOUND
+
+
+def test_threads_list_needs_a_company_when_there_are_several(cli: Cli) -> None:
+    cli.json("company", "create", "--name", "One")
+    cli.json("company", "create", "--name", "Two")
+    code, _, err = cli.run("threads", "list")
+    assert code == EXIT_USAGE and "give --owner or --company" in err
+    assert cli.json("threads", "list", "--company", "Two") == {"threads": []}
 
 
 def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -155,6 +155,10 @@ async def get_company(conn: AsyncConnection, ref: int | str) -> Company:
     return Company(int(row["id"]), row["name"], row["sender_policy"], tuple(row["never_log"] or ()))
 
 
+async def company_ids(conn: AsyncConnection) -> list[int]:
+    return [int(r[0]) for r in await conn.execute(select(companies.c.id).order_by(companies.c.id))]
+
+
 async def _aliases(conn: AsyncConnection, user_ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {uid: [] for uid in user_ids}
     if not user_ids:
