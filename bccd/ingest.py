@@ -27,7 +27,7 @@ from bccd.participants import Exclusions, collect_participants, forwarded_by_own
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
-from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft, store_message_threads
+from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft
 from bccd.store.users import Company, User, company_addresses, owner_by_smart_bcc_local
 
 log = get_logger("bccd.ingest")
@@ -210,10 +210,7 @@ class Ingestor:
             return Delivery((), tuple(refused))
         row = message_row(raw, sha256, parsed, forward)
 
-        async def job(conn: AsyncConnection) -> list[StoredThread]:
-            return await store_message_threads(conn, row, drafts)
-
-        stored = await self._commits.submit(job, order_key=sha256)
+        stored = await self._commits.submit_message(row, drafts)
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)
         for draft, result in zip(drafts, stored, strict=True):
             if result.created:

@@ -1,31 +1,50 @@
-"""Group commit: the write jobs of concurrent SMTP sessions share one transaction and one fsync.
+"""Group commit: the writes of concurrent SMTP sessions share one transaction and one fsync.
 
-Each job runs inside its own SAVEPOINT, so one failing job fails alone; a failing COMMIT fails every job of
-the batch, and each caller then answers 451 (SPEC S2): no caller is told "stored" before the commit returned.
+Message writes (`submit_message`) of a batch are stored together by `thread_batch.store_messages`: a fixed
+handful of multi-row statements for the whole batch. Should that fail, each message is retried alone in its
+own SAVEPOINT so one bad message fails alone. Other jobs (`submit`) run one by one, each in a savepoint. A
+failing COMMIT fails every caller of the batch, and each then answers 451 (SPEC S2): nobody is told
+"stored" before the COMMIT returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.logs import get_logger
 from bccd.store.database import Database
+from bccd.store.thread_batch import store_messages
+from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageWrite:
+    row: MessageRow
+    drafts: Sequence[ThreadDraft]
+
+
+@dataclass(slots=True)
+class _Entry:
+    order_key: str
+    work: Job | MessageWrite
+    future: asyncio.Future[Any]
+
+
 class CommitQueue:
     def __init__(self, db: Database, *, batch_max: int = 64) -> None:
         self._db = db
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[tuple[str, Job, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -45,14 +64,22 @@ class CommitQueue:
     async def submit(self, job: Callable[[AsyncConnection], Awaitable[T]], *, order_key: str = "") -> T:
         """Run `job` in the next batch; returns once its transaction is durably committed.
 
-        Jobs of a batch run sorted by `order_key` (ingest passes the message's sha256). Every node then
-        takes the unique-key locks of the same messages in the same order, so two nodes' batches holding
-        the same MX retries can wait for each other but never deadlock (PostgreSQL).
+        Jobs of a batch run sorted by `order_key` (message writes use the sha256). Every node then takes
+        the unique-key locks of the same messages in the same order, so two nodes' batches holding the
+        same MX retries can wait for each other but never deadlock (PostgreSQL).
         """
+        return await self._enqueue(order_key, job)  # type: ignore[no-any-return]
+
+    async def submit_message(self, row: MessageRow, drafts: Sequence[ThreadDraft]) -> list[StoredThread]:
+        """Store one accepted message as threads, batched with the other sessions' messages."""
+        result: list[StoredThread] = await self._enqueue(row.sha256, MessageWrite(row, drafts))
+        return result
+
+    async def _enqueue(self, order_key: str, work: Job | MessageWrite) -> Any:
         if self._task is None:
             raise RuntimeError("commit queue is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((order_key, job, future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Entry(order_key, work, future))
         return await future
 
     async def _run(self) -> None:
@@ -66,28 +93,27 @@ class CommitQueue:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[str, Job, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[_Entry]) -> None:
+        entries = sorted((e for e in batch if not e.future.cancelled()), key=lambda e: e.order_key)
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             async with self._db.write() as conn:
-                for _, job, future in sorted(batch, key=lambda entry: entry[0]):
-                    if future.cancelled():
-                        continue
-                    if len(batch) == 1:
-                        # Alone in its transaction: the rollback isolates a failure, no savepoint needed
-                        # (two statements fewer per message when the server is not busy).
-                        results.append((future, True, await job(conn)))
+                writes = [e for e in entries if isinstance(e.work, MessageWrite)]
+                if writes:
+                    results += await self._store_messages(conn, writes, alone=len(entries) == 1)
+                for entry in entries:
+                    if isinstance(entry.work, MessageWrite):
                         continue
                     try:
                         async with conn.begin_nested():
-                            results.append((future, True, await job(conn)))
+                            results.append((entry.future, True, await entry.work(conn)))
                     except Exception as exc:  # this job alone fails; the others still commit
-                        results.append((future, False, exc))
+                        results.append((entry.future, False, exc))
         except Exception as exc:
             log.error("commit_failed", batch=len(batch), error=type(exc).__name__)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
             return
         for future, ok, value in results:
             if future.done():
@@ -96,3 +122,25 @@ class CommitQueue:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    async def _store_messages(
+        self, conn: AsyncConnection, writes: list[_Entry], *, alone: bool
+    ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
+        payload = [(e.work.row, e.work.drafts) for e in writes if isinstance(e.work, MessageWrite)]
+        if alone:  # alone in its transaction: the rollback isolates a failure, no savepoint needed
+            stored = await store_messages(conn, payload)
+            return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
+        try:
+            async with conn.begin_nested():
+                stored = await store_messages(conn, payload)
+            return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
+        except Exception as exc:
+            log.warning("batch_write_retried_one_by_one", batch=len(writes), error=type(exc).__name__)
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        for entry, item in zip(writes, payload, strict=True):
+            try:
+                async with conn.begin_nested():
+                    results.append((entry.future, True, (await store_messages(conn, [item]))[0]))
+            except Exception as exc:  # this message alone fails (451); the others still commit
+                results.append((entry.future, False, exc))
+        return results

@@ -15,11 +15,9 @@ from bccd.store.dialect import insert_ignore
 from bccd.store.schema import (
     items,
     link_history,
-    messages,
     organizations,
     persons,
     thread_organizations,
-    thread_participants,
     thread_persons,
     threads,
 )
@@ -88,91 +86,9 @@ async def store_message_threads(
     conn: AsyncConnection, message: MessageRow, drafts: Sequence[ThreadDraft]
 ) -> list[StoredThread]:
     """Insert the message once and one thread per draft; retries of a stored (owner, bytes) pair reuse it."""
-    msg_pk = await insert_ignore(
-        conn,
-        messages,
-        {"sha256": message.sha256, "raw": message.raw, "size": len(message.raw), **message.values},
-        ["sha256"],
-    )
-    if msg_pk is None:
-        row = (await conn.execute(select(messages.c.id).where(messages.c.sha256 == message.sha256))).one()
-        msg_pk = int(row[0])
-    out: list[StoredThread] = []
-    for draft in drafts:
-        out.append(await _store_thread(conn, msg_pk, draft))
-    return out
+    from bccd.store.thread_batch import store_messages  # the batch module builds on this one's types
 
-
-async def _store_thread(conn: AsyncConnection, msg_pk: int, draft: ThreadDraft) -> StoredThread:
-    decision = draft.decision
-    thread_id = await insert_ignore(
-        conn,
-        threads,
-        {
-            "company_id": draft.company_id,
-            "owner_id": draft.owner_id,
-            "message_pk": msg_pk,
-            "subject": draft.subject,
-            "created_at": draft.created_at,
-            "visibility": "private",
-            "item_id": decision.item_id,
-            "decision_outcome": decision.outcome,
-            "decision_reason": decision.reason,
-            "decision_rule": decision.rule,
-            "decision": decision.as_json(),
-            "smtp_session": draft.smtp_session,
-        },
-        ["owner_id", "message_pk"],
-    )
-    if thread_id is None:
-        row = (
-            await conn.execute(
-                select(threads.c.id).where(
-                    threads.c.owner_id == draft.owner_id, threads.c.message_pk == msg_pk
-                )
-            )
-        ).one()
-        return StoredThread(int(row[0]), draft.owner_id, created=False)
-    if draft.participants:
-        await conn.execute(
-            insert(thread_participants),
-            [
-                {
-                    "thread_id": thread_id,
-                    "address": p.address,
-                    "name": p.name,
-                    "role": p.role,
-                    "person_id": p.person_id,
-                }
-                for p in draft.participants
-            ],
-        )
-    if decision.person_ids:
-        await conn.execute(
-            insert(thread_persons),
-            [{"thread_id": thread_id, "person_id": pid, "source": "auto"} for pid in decision.person_ids],
-        )
-    if decision.organization_ids:
-        await conn.execute(
-            insert(thread_organizations),
-            [
-                {"thread_id": thread_id, "organization_id": oid, "source": "auto"}
-                for oid in decision.organization_ids
-            ],
-        )
-    await conn.execute(
-        insert(link_history),
-        {
-            "thread_id": thread_id,
-            "at": draft.created_at,
-            "actor": AUTO_ACTOR,
-            "action": "auto_link",
-            "before": None,
-            "after": {"item": decision.item.as_json() if decision.item else None},
-            "reason": f"{decision.reason} ({decision.rule})",
-        },
-    )
-    return StoredThread(thread_id, draft.owner_id, created=True)
+    return (await store_messages(conn, [(message, drafts)]))[0]
 
 
 async def thread_header(conn: AsyncConnection, thread_id: int) -> ThreadHeader:

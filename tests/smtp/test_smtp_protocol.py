@@ -66,10 +66,10 @@ class TestS2Durability:
     ) -> None:
         app, world = await _app(make_app)
 
-        async def broken(job: object) -> object:
+        async def broken(*args: object) -> object:
             raise OSError("disk full")
 
-        monkeypatch.setattr(app.commits, "submit", broken)
+        monkeypatch.setattr(app.commits, "submit_message", broken)
         result = await send(app.smtp.port, [world.bcc], make_mail())
         assert result.code == 451 and result.message.startswith("4.3.0")
         assert "disk full" not in result.message and "OSError" not in result.message
