@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.directory_models import DealIn, ItemIn, OrganizationIn, PersonIn
@@ -272,17 +272,41 @@ async def record_internal_id(conn: AsyncConnection, company_id: int, kind: str, 
 # -- facts for the linker ----------------------------------------------------------------------------
 
 
+# The linker's facts are read for every accepted message: the statements are built once, values bound at
+# execution (expanding IN lists), so SQLAlchemy's compiled cache is hit without rebuilding cache keys.
+_PERSONS_BY_ADDRESS = (
+    select(persons.c.id, persons.c.external_id, persons.c.organization_id, person_emails.c.address)
+    .join(person_emails, person_emails.c.person_id == persons.c.id)
+    .where(
+        person_emails.c.company_id == bindparam("company_id"),
+        person_emails.c.address.in_(bindparam("addresses", expanding=True)),
+    )
+)
+_PARTICIPANTS_OF = select(item_participants.c.item_id, item_participants.c.person_id).where(
+    item_participants.c.item_id.in_(bindparam("item_ids", expanding=True))
+)
+_ITEMS_FOR_PERSONS = (
+    select(items)
+    .where(
+        items.c.company_id == bindparam("company_id"),
+        items.c.person_id.in_(bindparam("ids", expanding=True))
+        | items.c.id.in_(
+            select(item_participants.c.item_id).where(
+                item_participants.c.person_id.in_(bindparam("ids", expanding=True))
+            )
+        ),
+    )
+    .order_by(items.c.id)
+)
+
+
 async def persons_by_addresses(
     conn: AsyncConnection, company_id: int, addresses: Iterable[str]
 ) -> list[PersonFact]:
     wanted = sorted(set(addresses))
     if not wanted:
         return []
-    rows = await conn.execute(
-        select(persons.c.id, persons.c.external_id, persons.c.organization_id, person_emails.c.address)
-        .join(person_emails, person_emails.c.person_id == persons.c.id)
-        .where(person_emails.c.company_id == company_id, person_emails.c.address.in_(wanted))
-    )
+    rows = await conn.execute(_PERSONS_BY_ADDRESS, {"company_id": company_id, "addresses": wanted})
     found: dict[int, tuple[str, int | None, set[str]]] = {}
     for pid, ext, org, addr in rows:
         entry = found.setdefault(int(pid), (ext, None if org is None else int(org), set()))
@@ -305,11 +329,7 @@ def _item_fact(row: Any, participants: frozenset[int]) -> ItemFact:
 async def _participants_of(conn: AsyncConnection, item_ids: list[int]) -> dict[int, frozenset[int]]:
     out: dict[int, set[int]] = {i: set() for i in item_ids}
     if item_ids:
-        rows = await conn.execute(
-            select(item_participants.c.item_id, item_participants.c.person_id).where(
-                item_participants.c.item_id.in_(item_ids)
-            )
-        )
+        rows = await conn.execute(_PARTICIPANTS_OF, {"item_ids": item_ids})
         for iid, pid in rows:
             out[int(iid)].add(int(pid))
     return {k: frozenset(v) for k, v in out.items()}
@@ -322,21 +342,7 @@ async def items_for_persons(
     ids = sorted(set(person_ids))
     if not ids:
         return []
-    via_participant = select(item_participants.c.item_id).where(item_participants.c.person_id.in_(ids))
-    rows = (
-        (
-            await conn.execute(
-                select(items)
-                .where(
-                    items.c.company_id == company_id,
-                    items.c.person_id.in_(ids) | items.c.id.in_(via_participant),
-                )
-                .order_by(items.c.id)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = (await conn.execute(_ITEMS_FOR_PERSONS, {"company_id": company_id, "ids": ids})).mappings().all()
     parts = await _participants_of(conn, [int(r["id"]) for r in rows])
     return [_item_fact(r, parts[int(r["id"])]) for r in rows]
 
