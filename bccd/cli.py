@@ -29,6 +29,15 @@ EXIT_CONFLICT = 4
 EXIT_FORBIDDEN = 5
 
 
+# Domain errors → exit status and message prefix (checked in order).
+ERROR_EXITS: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFound, EXIT_NOT_FOUND, ""),
+    (Forbidden, EXIT_FORBIDDEN, "forbidden: "),
+    (Conflict, EXIT_CONFLICT, ""),
+    (ValueError, EXIT_USAGE, ""),
+)
+
+
 class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
@@ -361,18 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         sys.stderr.write(f"bccd: {exc}\n")
         return exc.code
-    except NotFound as exc:
-        sys.stderr.write(f"bccd: {exc}\n")
-        return EXIT_NOT_FOUND
-    except Forbidden as exc:
-        sys.stderr.write(f"bccd: forbidden: {exc}\n")
-        return EXIT_FORBIDDEN
-    except Conflict as exc:
-        sys.stderr.write(f"bccd: {exc}\n")
-        return EXIT_CONFLICT
-    except ValueError as exc:
-        sys.stderr.write(f"bccd: {exc}\n")
-        return EXIT_USAGE
+    except (NotFound, Forbidden, Conflict, ValueError) as exc:
+        code, prefix = next((c, p) for kind, c, p in ERROR_EXITS if isinstance(exc, kind))
+        sys.stderr.write(f"bccd: {prefix}{exc}\n")
+        return code
     return 0
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import make_mail
-from tests.processes import cli_json, free_port, serve_env
+from tests.processes import bootstrap, cli_json, free_port, serve_env
 
 
 async def wait_port(port: int) -> None:
@@ -122,21 +122,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = serve_env(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}", port)
-        env["BCCD_LOG__LEVEL"] = "warning"
-        cli_json(env, "db", "upgrade")
-        company = cli_json(env, "company", "create", "--name", "Bench")
-        user = cli_json(
-            env,
-            "user",
-            "create",
-            "--company",
-            str(company["id"]),
-            "--email",
-            "alice@acme.test",
-            "--name",
-            "A",
-        )
+        env = serve_env(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}", port, log_level="warning")
+        user = bootstrap(env, company="Bench")
+        company = {"id": user["company_id"]}
         lines = [
             json.dumps(
                 {

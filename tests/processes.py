@@ -21,7 +21,7 @@ def free_port() -> int:
 
 
 def serve_env(
-    database_url: str, smtp_port: int | None = None, *, bcc_domain: str = "bcc.test"
+    database_url: str, smtp_port: int | None = None, *, bcc_domain: str = "bcc.test", log_level: str = "info"
 ) -> dict[str, str]:
     """The environment of a `bccd` process: this machine's, minus any BCCD_* of the caller, plus ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCCD_")}
@@ -31,7 +31,7 @@ def serve_env(
             "BCCD_SMTP__HOST": "127.0.0.1",
             "BCCD_SMTP__BCC_DOMAINS": json.dumps([bcc_domain]),
             "BCCD_HTTP__ENABLED": "false",
-            "BCCD_LOG__LEVEL": "info",
+            "BCCD_LOG__LEVEL": log_level,
         }
     )
     if smtp_port is not None:
@@ -58,3 +58,16 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = ST
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"bccd did not listen on {port} within {timeout}s")
+
+
+def bootstrap(
+    env: dict[str, str], *, company: str = "Acme", email: str = "alice@acme.test"
+) -> dict[str, Any]:
+    """Migrate, create a company and one user through the CLI; return the user (with smart_bcc_address)."""
+    cli_json(env, "db", "upgrade")
+    created = cli_json(env, "company", "create", "--name", company)
+    user: dict[str, Any] = cli_json(
+        env, "user", "create", "--company", str(created["id"]), "--email", email, "--name", company + " user"
+    )
+    user["company_id"] = created["id"]
+    return user

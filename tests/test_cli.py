@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from bccd.cli import EXIT_CONFLICT, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_USAGE, main
 
@@ -26,6 +28,13 @@ class Cli:
         assert code == 0, err
         assert len(out.strip().splitlines()) == 1  # one JSON document, logs go to stderr
         return json.loads(out)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    # main() configures structlog to write to this test's captured stderr; later tests must not inherit it.
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -137,52 +146,39 @@ def test_rotate_address_and_user_set(cli: Cli, tmp_path: Path) -> None:
     assert token.startswith("bccd_") and len(token) > 40
 
 
+def _write_lines(path: Path, *lines: dict[str, Any] | str) -> Path:
+    """A JSON-lines file; a str is written as it is (to make a line that is not JSON)."""
+    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines))
+    return path
+
+
 def test_import_reports_bad_line_and_imports_nothing(cli: Cli, tmp_path: Path) -> None:
     company = cli.json("company", "create", "--name", "Acme")
-    path = tmp_path / "bad.jsonl"
-    path.write_text(
-        json.dumps({"kind": "organization", "company": company["id"], "external_id": "o1", "name": "Org"})
-        + "\n"
-        + json.dumps(
-            {"kind": "deal", "company": company["id"], "external_id": "d1", "title": "D", "status": "bogus"}
-        )
-        + "\n"
-    )
-    code, _, err = cli.run("import", str(path))
+    org = {"kind": "organization", "company": company["id"], "external_id": "o1", "name": "Org"}
+    orphan = {
+        "kind": "person",
+        "company": company["id"],
+        "external_id": "p",
+        "name": "P",
+        "organization": "zz",
+    }
+    path = tmp_path / "lines.jsonl"
+
+    bad_status = {
+        "kind": "deal",
+        "company": company["id"],
+        "external_id": "d1",
+        "title": "D",
+        "status": "bogus",
+    }
+    code, _, err = cli.run("import", str(_write_lines(path, org, bad_status)))
     assert code == EXIT_USAGE and "line 2" in err and "status" in err and "nothing was imported" in err
-    path.write_text(
-        json.dumps(
-            {
-                "kind": "person",
-                "company": company["id"],
-                "external_id": "p",
-                "name": "P",
-                "organization": "missing",
-            }
-        )
-        + "\n{not json\n"
-    )
-    code, _, err = cli.run("import", str(path))
+    code, _, err = cli.run("import", str(_write_lines(path, orphan, "{not json")))
     assert code == EXIT_USAGE and "line 2" in err and "invalid JSON" in err
-    path.write_text(
-        json.dumps(
-            {
-                "kind": "person",
-                "company": company["id"],
-                "external_id": "p",
-                "name": "P",
-                "organization": "missing",
-            }
-        )
-        + "\n"
-    )
-    code, _, err = cli.run("import", str(path))
-    assert code == EXIT_USAGE and "line 1" in err and "missing" in err
+    code, _, err = cli.run("import", str(_write_lines(path, orphan)))
+    assert code == EXIT_USAGE and "line 1" in err and "unknown organization 'zz'" in err
     # Nothing from the failed files was written: importing the organization now creates it.
-    path.write_text(
-        json.dumps({"kind": "organization", "company": company["id"], "external_id": "o1", "name": "Org"})
-    )
-    assert cli.json("import", str(path))["created"] == 1
+    assert cli.json("import", str(_write_lines(path, org)))["created"] == 1
     code, _, err = cli.run("import", str(tmp_path / "nope.jsonl"))
     assert code == EXIT_USAGE and "no such file" in err
 

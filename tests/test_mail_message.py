@@ -121,7 +121,7 @@ MIXED = mail(
     BASIC_HEAD + "\nContent-Type: multipart/mixed; boundary=outer",
     "--outer\nContent-Type: text/plain\n\nSee attached.\n"
     "--outer\nContent-Type: application/pdf; name=offer.pdf\nContent-Transfer-Encoding: base64\n"
-    "Content-Disposition: attachment; filename=\"offer.pdf\"\n\n"
+    'Content-Disposition: attachment; filename="offer.pdf"\n\n'
     + base64.encodebytes(PDF).decode()
     + "--outer\nContent-Type: message/rfc822\n\n"
     "From: Per <per@example.org>\nSubject: The original\n\nOriginal text\n"
@@ -174,8 +174,8 @@ def test_attachment_names_rfc2231_rfc2047_and_raw_utf8() -> None:
         "--x\nContent-Type: text/plain\n\nbody\n"
         "--x\nContent-Type: application/octet-stream\n"
         "Content-Disposition: attachment; filename*0*=utf-8''%C3%A5rs; filename*1=\"rapport.xlsx\"\n\nA\n"
-        "--x\nContent-Type: application/octet-stream; name=\"=?UTF-8?B?w6Vyc3JhcHBvcnQucGRm?=\"\n\nB\n"
-        "--x\nContent-Type: image/png\nContent-Disposition: inline; filename=\"bjørn.png\"\n\nC\n"
+        '--x\nContent-Type: application/octet-stream; name="=?UTF-8?B?w6Vyc3JhcHBvcnQucGRm?="\n\nB\n'
+        '--x\nContent-Type: image/png\nContent-Disposition: inline; filename="bjørn.png"\n\nC\n'
         "--x--\n",
     )
     parsed = parse_message(raw)
@@ -203,7 +203,7 @@ def test_text_parts_marked_as_attachments_are_not_bodies() -> None:
 def test_rfc2047_subject_from_and_names() -> None:
     raw = mail(
         "From: =?ISO-8859-1?Q?J=F8rgen_M=F8ller?= <jorgen@example.dk>\n"
-        "To: =?utf-8?b?5bGx55Sw?= <yamada@example.jp>, \"=?utf-8?q?Bj=C3=B8rn?=\" <b@example.no>\n"
+        'To: =?utf-8?b?5bGx55Sw?= <yamada@example.jp>, "=?utf-8?q?Bj=C3=B8rn?=" <b@example.no>\n'
         # A multi-byte character split across two encoded-words, joined by folding whitespace.
         "Subject: =?UTF-8?B?VGlsYnVkIHDD?=\n =?UTF-8?B?pSBsaXNlbnNlcg==?= (=?utf-8*en?q?final?=)",
         "x",
@@ -266,7 +266,7 @@ def test_multiple_from_group_syntax_and_tricky_names() -> None:
     assert parsed.to == ()
     assert parsed.cc[:2] == (
         MailAddress("john@example.com", "Doe, John"),
-        MailAddress("ob@example.com", 'O\'Brien "OB'),
+        MailAddress("ob@example.com", "O'Brien \"OB"),
     )
     assert [a.address for a in parsed.cc[2:]] == ["x@example.com", "y@example.com", "z@example.com"]
     assert parsed.reply_to == (MailAddress("reply@example.com"),)

@@ -89,6 +89,15 @@ class CommitQueue:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except BaseException as exc:
+                # Whatever went wrong (even in logging), no SMTP session may wait forever for its answer.
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError("commit queue stopped")
+                        )
+                if not isinstance(exc, Exception):
+                    raise
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -110,10 +119,10 @@ class CommitQueue:
                     except Exception as exc:  # this job alone fails; the others still commit
                         results.append((entry.future, False, exc))
         except Exception as exc:
-            log.error("commit_failed", batch=len(batch), error=type(exc).__name__)
-            for entry in batch:
+            for entry in batch:  # answer every caller first: nothing below may leave a session waiting
                 if not entry.future.done():
                     entry.future.set_exception(exc)
+            log.error("commit_failed", batch=len(batch), error=type(exc).__name__)
             return
         for future, ok, value in results:
             if future.done():

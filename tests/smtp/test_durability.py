@@ -10,20 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_mail
-from tests.processes import CLI, cli_json, free_port, serve_env, wait_listening
+from tests.processes import CLI, bootstrap, cli_json, free_port, serve_env, wait_listening
 
 pytestmark = pytest.mark.slow
 
 
 def test_s2_thread_survives_sigkill_after_250(tmp_path: Path) -> None:
     port = free_port()
-    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port)
-    env["BCCD_LOG__LEVEL"] = "warning"
-    cli_json(env, "db", "upgrade")
-    company = cli_json(env, "company", "create", "--name", "Acme")
-    user = cli_json(
-        env, "user", "create", "--company", str(company["id"]), "--email", "alice@acme.test", "--name", "A"
-    )
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port, log_level="warning")
+    user = bootstrap(env)
     bcc = str(user["smart_bcc_address"])
 
     proc = subprocess.Popen([*CLI, "serve"], env=env)

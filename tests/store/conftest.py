@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.migrate import upgrade
 from bccd.store.schema import metadata
@@ -62,3 +63,12 @@ async def store_db(any_db_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def world(store_db: Database) -> World:
     return await seed(store_db)
+
+
+@pytest.fixture
+async def queue(store_db: Database) -> AsyncIterator[CommitQueue]:
+    """A running group-commit queue on the backend under test."""
+    commits = CommitQueue(store_db, batch_max=64)
+    commits.start()
+    yield commits
+    await commits.stop()

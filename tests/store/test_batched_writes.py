@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -21,14 +19,6 @@ from bccd.store.schema import link_history, messages, thread_participants, threa
 from bccd.store.thread_batch import store_messages
 from bccd.store.threads import ParticipantRow
 from tests.store.factories import World, count, draft, message
-
-
-@pytest.fixture
-async def queue(store_db: Database) -> AsyncIterator[CommitQueue]:
-    commits = CommitQueue(store_db, batch_max=64)
-    commits.start()
-    yield commits
-    await commits.stop()
 
 
 async def test_one_batch_many_messages_with_duplicates_and_retries(store_db: Database, world: World) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +18,6 @@ from bccd.store.schema import companies, threads
 from bccd.store.threads import StoredThread, store_message_threads
 from bccd.store.users import create_company
 from tests.store.factories import World, count, draft, message
-
-
-@pytest.fixture
-async def queue(store_db: Database) -> AsyncIterator[CommitQueue]:
-    commits = CommitQueue(store_db, batch_max=64)
-    commits.start()
-    yield commits
-    await commits.stop()
 
 
 def _named(name: str, seen: list[AsyncConnection] | None = None) -> Any:
@@ -130,3 +121,27 @@ async def test_stop_drains_what_is_queued(store_db: Database) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_callers_are_answered_even_when_logging_fails(
+    store_db: Database, queue: CommitQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bccd.store import commit_queue
+
+    class BrokenLog:
+        def error(self, *args: object, **kw: object) -> None:
+            raise ValueError("I/O operation on closed file")  # e.g. a log stream that went away
+
+    table = f"deferred_{uuid.uuid4().hex[:8]}"
+
+    async def failing_commit(conn: AsyncConnection) -> None:  # the batch's COMMIT fails (deferred FK)
+        await conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY, "
+            f"ref INTEGER REFERENCES {table}(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        await conn.exec_driver_sql(f"INSERT INTO {table} (id, ref) VALUES (1, 2)")  # noqa: S608
+
+    monkeypatch.setattr(commit_queue, "log", BrokenLog())
+    outcome = await asyncio.wait_for(asyncio.gather(queue.submit(failing_commit), return_exceptions=True), 10)
+    assert isinstance(outcome[0], Exception)  # answered (451 upstream), not left waiting
+    assert isinstance(await asyncio.wait_for(queue.submit(_named("after")), 10), int)
