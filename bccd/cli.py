@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from bccd.config import ConfigError, Settings, load_settings
-from bccd.importer import ImportError_, import_lines
-from bccd.linking import link_item, unlink_item
+from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging
-from bccd.permissions import Forbidden
-from bccd.store import users as user_store
-from bccd.store.database import Database
-from bccd.store.directory import item_internal_id
-from bccd.store.migrate import upgrade
-from bccd.store.thread_views import ThreadFilter, get_thread, list_threads
-from bccd.store.threads import AlreadyLinked
-from bccd.store.users import Conflict, NotFound
+from bccd.services import companies, directory, users
+from bccd.services import threads as thread_reads
+from bccd.services.companies import AmbiguousCompany
+from bccd.services.directory import ImportError_
+from bccd.services.links import link_item, unlink_item
+from bccd.services.runtime import Database, open_database, upgrade_schema
+from bccd.services.users import User
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -32,7 +30,7 @@ EXIT_FORBIDDEN = 5
 # Domain errors → exit status and message prefix (checked in order).
 ERROR_EXITS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, EXIT_NOT_FOUND, ""),
-    (Forbidden, EXIT_FORBIDDEN, "forbidden: "),
+    (PermissionDenied, EXIT_FORBIDDEN, "forbidden: "),
     (Conflict, EXIT_CONFLICT, ""),
     (ValueError, EXIT_USAGE, ""),
 )
@@ -60,7 +58,7 @@ def _on_off(value: str) -> bool:
 
 
 async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[None]]) -> None:
-    db = Database(settings.database.url.get_secret_value())
+    db = open_database(settings.database.url.get_secret_value())
     try:
         await fn(db)
     finally:
@@ -88,32 +86,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
-    upgrade(settings.database.url.get_secret_value(), args.revision)
+    upgrade_schema(settings.database.url.get_secret_value(), args.revision)
     _emit(args, {"upgraded_to": args.revision}, f"database upgraded to {args.revision}")
 
 
 async def cmd_company_create(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.write() as conn:
-        company = await user_store.create_company(
-            conn, args.name, sender_policy=args.sender_policy, never_log=args.never_log or ()
-        )
+    company = await companies.create_company(
+        db, args.name, sender_policy=args.sender_policy, never_log=args.never_log or ()
+    )
     data = {"id": company.id, "name": company.name, "sender_policy": company.sender_policy}
     _emit(args, data, f"company {company.id} created: {company.name}")
 
 
 async def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.write() as conn:
-        company = await user_store.get_company(conn, args.company)
-        user = await user_store.create_user(
-            conn,
-            company.id,
-            email=args.email,
-            name=args.name,
-            admin=args.admin,
-            aliases=args.alias or (),
-            autolink=args.autolink,
-        )
-        token = await user_store.create_token(conn, user.id) if args.token else None
+    user, token = await users.create_user(
+        db,
+        actor=None,
+        company=args.company,
+        email=args.email,
+        name=args.name,
+        admin=args.admin,
+        aliases=args.alias or (),
+        autolink=args.autolink,
+        token=args.token,
+    )
     data = user.as_json(_bcc_domain(settings))
     if token:
         data["api_token"] = token
@@ -124,27 +120,22 @@ async def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Data
 
 
 async def cmd_user_rotate(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.write() as conn:
-        user = await user_store.get_user(conn, args.user)
-        user = await user_store.rotate_address(conn, user.id)
+    user = await users.rotate_address(db, args.user, actor=None)
     data = user.as_json(_bcc_domain(settings))
     _emit(args, data, f"smart_bcc_address: {data['smart_bcc_address']} (the old address is now refused)")
 
 
 async def cmd_user_set(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.write() as conn:
-        user = await user_store.get_user(conn, args.user)
-        user = await user_store.update_user(
-            conn, user.id, autolink=args.autolink, role=args.role, aliases=args.alias
-        )
+    # The operator has every right, but the rules of the data hold here too (the last admin stays).
+    user = await users.update_user(
+        db, args.user, actor=None, autolink=args.autolink, role=args.role, aliases=args.alias
+    )
     data = user.as_json(_bcc_domain(settings))
     _emit(args, data, json.dumps(data, indent=2))
 
 
 async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.write() as conn:
-        user = await user_store.get_user(conn, args.user)
-        token = await user_store.create_token(conn, user.id)
+    user, token = await users.issue_token(db, args.user, actor=None)
     _emit(args, {"user": user.id, "api_token": token}, f"api_token (shown once): {token}")
 
 
@@ -152,7 +143,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings, db: Database)
     path = Path(args.file)
     try:
         data = path.read_bytes()  # noqa: ASYNC240 - a one-shot CLI read before any concurrency
-        result = await import_lines(db, data.splitlines())
+        result = await directory.import_records(db, data.splitlines(), actor=None)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
     except ImportError_ as exc:
@@ -168,34 +159,32 @@ def _thread_line(t: dict[str, Any]) -> str:
 
 
 async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.read() as conn:
-        owner = await user_store.get_user(conn, args.owner) if args.owner else None
-        if args.company:
-            company_id = (await user_store.get_company(conn, args.company)).id
-        elif owner is not None:
-            company_id = owner.company_id
-        else:
-            # Without a filter the one company of a single-tenant install is meant; never mix companies (T1).
-            ids = await user_store.company_ids(conn)
-            if len(ids) != 1:
-                raise CliError(f"{len(ids)} companies: give --owner or --company", EXIT_USAGE)
-            company_id = ids[0]
-        item_id = None
-        if args.item:
-            kind, _, ext = args.item.partition(":")
-            if kind not in ("deal", "lead", "project") or not ext:
-                raise CliError("--item takes TYPE:EXTERNAL_ID, e.g. deal:42", EXIT_USAGE)
-            item_id = await item_internal_id(conn, company_id, kind, ext)
-        found = await list_threads(
-            conn,
-            ThreadFilter(
-                company_id=company_id,
-                owner_id=owner.id if owner else None,
-                unlinked=args.unlinked,
-                item_id=item_id,
-            ),
-            limit=args.limit,
-        )
+    owner = await users.find_user(db, args.owner) if args.owner else None
+    if args.company:
+        company_id = (await companies.get_company(db, args.company)).id
+    elif owner is not None:
+        company_id = owner.company_id
+    else:
+        # Without a filter the one company of a single-tenant install is meant; never mix companies (T1).
+        try:
+            company_id = await companies.sole_company_id(db)
+        except AmbiguousCompany as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    records: dict[str, str] = {}
+    if args.item:
+        kind, _, ext = args.item.partition(":")
+        if kind not in ("deal", "lead", "project") or not ext:
+            raise CliError("--item takes TYPE:EXTERNAL_ID, e.g. deal:42", EXIT_USAGE)
+        records[kind] = ext
+    found = await thread_reads.list_visible(
+        db,
+        actor=None,
+        company_id=company_id,
+        owner_id=owner.id if owner else None,
+        unlinked=args.unlinked,
+        records=records,
+        limit=args.limit,
+    )
     _emit(args, {"threads": found}, "\n".join(_thread_line(t) for t in found) or "no threads")
 
 
@@ -221,16 +210,14 @@ def _explain(t: dict[str, Any]) -> str:
 
 
 async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    async with db.read() as conn:
-        thread = await get_thread(conn, args.thread)
+    thread = await thread_reads.show_thread(db, args.thread, actor=None)
     _emit(args, thread, _explain(thread))
 
 
-async def _actor(db: Database, ref: str | None) -> user_store.User | None:
+async def _actor(db: Database, ref: str | None) -> User | None:
     if ref is None:
         return None
-    async with db.read() as conn:
-        return await user_store.get_user(conn, ref)
+    return await users.find_user(db, ref)
 
 
 async def cmd_link(args: argparse.Namespace, settings: Settings, db: Database) -> None:
@@ -370,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         sys.stderr.write(f"bccd: {exc}\n")
         return exc.code
-    except (NotFound, Forbidden, Conflict, ValueError) as exc:
+    except (NotFound, PermissionDenied, Conflict, ValueError) as exc:
         code, prefix = next((c, p) for kind, c, p in ERROR_EXITS if isinstance(exc, kind))
         sys.stderr.write(f"bccd: {prefix}{exc}\n")
         return code

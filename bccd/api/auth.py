@@ -9,10 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError, unauthorized
-from bccd.store.users import TOKEN_PREFIX, User, user_by_token
-
-# Tokens we issue are ~48 characters; anything far longer is not ours and is not worth hashing.
-MAX_TOKEN_CHARS = 256
+from bccd.services.users import User, authenticate
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -25,11 +22,7 @@ async def current_user(
 ) -> User:
     if credentials is None:
         raise unauthorized("missing bearer token: send Authorization: Bearer <token>")
-    raw = credentials.credentials.strip()
-    if not raw.startswith(TOKEN_PREFIX) or len(raw) > MAX_TOKEN_CHARS:
-        raise unauthorized("invalid or revoked token")
-    async with ctx.db.read() as conn:
-        user = await user_by_token(conn, raw)
+    user = await authenticate(ctx.db, credentials.credentials)
     if user is None:
         raise unauthorized("invalid or revoked token")
     return user

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bccd.metrics import Metrics
-from bccd.store.database import Database
+from bccd.services.runtime import Database
 
 
 def _always() -> bool:

@@ -5,23 +5,20 @@ This module does not use `from __future__ import annotations`: FastAPI reads the
 generated handler from its annotations, which must be the real class captured by the closure.
 """
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
 from bccd.api.models import DealOut, ErrorOut, ImportOut, ItemOut, OrganizationOut, PersonOut
-from bccd.directory_models import DealIn, ItemIn, LeadIn, OrganizationIn, PersonIn, ProjectIn
-from bccd.importer import import_lines
+from bccd.directory_models import DealIn, LeadIn, OrganizationIn, PersonIn, ProjectIn
 from bccd.logs import get_logger
-from bccd.store import directory as store
+from bccd.services import directory as service
 
 log = get_logger("bccd.api.directory")
 
@@ -66,25 +63,6 @@ router = APIRouter(
 )
 
 
-async def read_record(conn: AsyncConnection, company_id: int, kind: str, external_id: str) -> dict[str, Any]:
-    if kind == "person":
-        return await store.get_person(conn, company_id, external_id)
-    if kind == "organization":
-        return await store.get_organization(conn, company_id, external_id)
-    return await store.get_item(conn, company_id, kind, external_id)
-
-
-async def _upsert(conn: AsyncConnection, company_id: int, kind: str, external_id: str, body: Any) -> bool:
-    if kind == "person":
-        _, created = await store.upsert_person(conn, company_id, external_id, body)
-    elif kind == "organization":
-        _, created = await store.upsert_organization(conn, company_id, external_id, body)
-    else:
-        assert isinstance(body, ItemIn)
-        _, created = await store.upsert_item(conn, company_id, kind, external_id, body)
-    return created
-
-
 Handler = Callable[..., Awaitable[Any]]
 
 
@@ -110,9 +88,7 @@ def _put(kind: str, body_model: type[BaseModel]) -> Handler:
         response: Response,
     ) -> dict[str, Any]:
         _check_storable(body)
-        async with ctx.db.write() as conn:
-            created = await _upsert(conn, admin.company_id, kind, external_id, body)
-            record = await read_record(conn, admin.company_id, kind, external_id)
+        record, created = await service.upsert_record(ctx.db, kind, external_id, body, actor=admin)
         response.status_code = 201 if created else 200
         log.info("directory_upserted", kind=kind, created=created, actor=f"user:{admin.id}")
         return record
@@ -122,28 +98,16 @@ def _put(kind: str, body_model: type[BaseModel]) -> Handler:
 
 def _get(kind: str) -> Handler:
     async def get(ctx: Ctx, user: CurrentUser, external_id: ExternalIdPath) -> dict[str, Any]:
-        async with ctx.db.read() as conn:
-            return await read_record(conn, user.company_id, kind, external_id)
+        return await service.read_record(ctx.db, kind, external_id, actor=user)
 
     return get
 
 
 def _delete(kind: str) -> Handler:
     async def delete(ctx: Ctx, admin: AdminUser, external_id: ExternalIdPath) -> Any:
-        try:
-            async with ctx.db.write() as conn:
-                if kind == "person":
-                    await store.delete_person(conn, admin.company_id, external_id)
-                elif kind == "organization":
-                    await store.delete_organization(conn, admin.company_id, external_id)
-                else:
-                    await store.delete_item(conn, admin.company_id, kind, external_id)
-                    record = await read_record(conn, admin.company_id, kind, external_id)
-        except store.UnknownReference:
-            # The store names a missing record an unknown reference; in the path it is a plain 404.
-            raise ApiError(404, "not_found", f"{kind} {external_id!r} not found") from None
+        record = await service.delete_record(ctx.db, kind, external_id, actor=admin)
         log.info("directory_deleted", kind=kind, actor=f"user:{admin.id}")
-        if kind in ("person", "organization"):
+        if record is None:
             return Response(status_code=204)
         return record
 
@@ -171,7 +135,7 @@ for _kind, _plural in PLURALS.items():
         response_model=_out,
         summary=f"Read a {_kind}",
     )
-    _removes = _kind in ("person", "organization")
+    _removes = _kind in service.REMOVABLE_KINDS
     _delete_kwargs: dict[str, Any] = (
         {"status_code": 204, "response_class": Response, "response_model": None}
         if _removes
@@ -189,23 +153,6 @@ for _kind, _plural in PLURALS.items():
         ),
         **_delete_kwargs,
     )
-
-
-def _with_company(number: int, line: bytes, company_id: int) -> bytes:
-    """Lines may leave out "company": the caller's company is meant. Anything else is left to the importer."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return line  # the importer reports it with its line number
-    except RecursionError:
-        # json.loads gives up on deeply nested arrays with RecursionError, which is not a ValueError.
-        raise ApiError(
-            422, "import_error", f"line {number}: nested too deeply; nothing was imported", line=number
-        ) from None
-    if isinstance(data, dict) and "company" not in data:
-        data["company"] = company_id
-        return json.dumps(data).encode("utf-8")
-    return line
 
 
 @router.post(
@@ -227,7 +174,6 @@ def _with_company(number: int, line: bytes, company_id: int) -> bytes:
 )
 async def import_directory(ctx: Ctx, admin: AdminUser, request: Request) -> dict[str, int]:
     raw = await request.body()  # size-capped by the request guard (MAX_IMPORT_BYTES)
-    lines = [_with_company(n, line, admin.company_id) for n, line in enumerate(raw.split(b"\n"), start=1)]
-    result = await import_lines(ctx.db, lines, only_company=admin.company_id)
+    result = await service.import_records(ctx.db, raw.split(b"\n"), actor=admin)
     log.info("directory_imported", created=result.created, updated=result.updated, actor=f"user:{admin.id}")
     return result.as_json()

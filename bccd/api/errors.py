@@ -15,12 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bccd.importer import ImportError_
+from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied, UnknownReference
 from bccd.logs import get_logger
-from bccd.permissions import Forbidden
-from bccd.store.directory import UnknownReference
-from bccd.store.threads import AlreadyLinked
-from bccd.store.users import Conflict, NotFound
+from bccd.services.directory import ImportError_
 
 log = get_logger("bccd.api")
 
@@ -182,7 +179,7 @@ Handler = Callable[[Request, Any], Awaitable[JSONResponse]]
 
 _SIMPLE: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
-    (Forbidden, 403, "forbidden"),
+    (PermissionDenied, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (UnknownReference, 422, "unknown_reference"),
 ]

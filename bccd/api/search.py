@@ -10,7 +10,7 @@ from bccd.api.auth import CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
 from bccd.api.models import ErrorOut, SearchOut
-from bccd.store.search import MAX_QUERY_CHARS, MAX_RESULTS, SEARCH_KINDS, search_directory
+from bccd.services.search import MAX_QUERY_CHARS, MAX_RESULTS, SEARCH_KINDS, search_records
 
 router = APIRouter(
     prefix="/api/v1", tags=["search"], responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}}
@@ -50,6 +50,5 @@ async def search(
             )
     if not q.strip() or "\x00" in q:
         raise ApiError(422, "validation_error", "q: must not be blank or contain NUL", field="q")
-    async with ctx.db.read() as conn:
-        hits = await search_directory(conn, user.company_id, q, kinds=kinds, limit=limit)
+    hits = await search_records(ctx.db, q, actor=user, kinds=kinds, limit=limit)
     return {"results": [h.as_json() for h in hits]}

@@ -20,7 +20,7 @@ from bccd.api.context import ApiContext
 from bccd.config import Settings
 from bccd.logs import get_logger
 from bccd.metrics import Metrics
-from bccd.store.database import Database
+from bccd.services.runtime import Database
 
 log = get_logger("bccd.api")
 

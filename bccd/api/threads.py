@@ -1,6 +1,6 @@
 """Threads: list (incl. the unresolved view, M7), read, raw message, visibility, manual linking (M1–M5).
 
-Permission checks and history live in bccd.permissions and bccd.linking; this module only adapts HTTP.
+Permission checks, reads and link changes live in bccd.services (threads, links); this module adapts HTTP.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from bccd.api.models import (
     ThreadPage,
     ThreadPatchIn,
 )
-from bccd.linking import change_visibility, link_item, link_record, unlink_item
-from bccd.permissions import check_thread_access
-from bccd.store.directory import record_internal_id
-from bccd.store.thread_views import MAX_PAGE, ThreadFilter, get_raw, get_thread, list_threads
-from bccd.store.threads import thread_header
-from bccd.store.users import User
+from bccd.services.links import change_visibility, link_item, link_record, unlink_item
+from bccd.services.threads import MAX_PAGE, list_visible, show_thread
+from bccd.services.threads import raw_message as read_raw
+from bccd.services.users import User
 
 MAX_ID = 2**63 - 1  # ids are 64-bit integers on both backends
 DEFAULT_PAGE = 50
@@ -63,20 +61,9 @@ async def _page(
 ) -> dict[str, Any]:
     """One page of threads the user may read (§3 privacy), newest first."""
     before = _cursor_id(cursor)
-    async with ctx.db.read() as conn:
-        for kind in ("person", "organization", "deal", "lead", "project"):
-            ext = filters.pop(f"{kind}_ext", None)
-            if ext is not None:
-                key = f"{kind}_id" if kind in ("person", "organization") else "item_id"
-                filters[key] = await record_internal_id(conn, user.company_id, kind, ext)
-        found = await list_threads(
-            conn,
-            ThreadFilter(
-                company_id=user.company_id, viewer_id=user.id, viewer_is_admin=user.is_admin, **filters
-            ),
-            limit=limit,
-            before_id=before,
-        )
+    exts = {kind: filters.pop(f"{kind}_ext", None) for kind in PLURALS}
+    records = {kind: ext for kind, ext in exts.items() if ext is not None}
+    found = await list_visible(ctx.db, actor=user, records=records, limit=limit, before_id=before, **filters)
     next_cursor = str(found[-1]["id"]) if len(found) == limit else None
     return {"threads": found, "next_cursor": next_cursor}
 
@@ -138,9 +125,7 @@ for _kind, _plural in PLURALS.items():
 
 @router.get("/threads/{thread_id}", response_model=ThreadOut, summary="One thread (the CLI's thread JSON)")
 async def thread(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
-        check_thread_access(user, await thread_header(conn, thread_id), write=False)
-        return await get_thread(conn, thread_id, company_id=user.company_id)
+    return await show_thread(ctx.db, thread_id, actor=user)
 
 
 @router.get(
@@ -150,9 +135,7 @@ async def thread(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, 
     summary="The stored message, byte for byte",
 )
 async def raw_message(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> Response:
-    async with ctx.db.read() as conn:
-        check_thread_access(user, await thread_header(conn, thread_id), write=False)
-        raw = await get_raw(conn, thread_id)
+    raw = await read_raw(ctx.db, thread_id, actor=user)
     return Response(
         raw,
         media_type="message/rfc822",

@@ -1,8 +1,6 @@
 """Users of the caller's company: create, change, rotate the Smart Bcc address, issue tokens; /me.
 
-Admins manage every user of their own company. A regular user may read themself, change their own name
-and autolink setting, rotate their own address and issue their own tokens; role and alternative sender
-addresses are admin-only because they widen what the user may do (admin rights, sender policy S5).
+Who may act on whom (and the last-admin rule) is decided in bccd.services.users; this module adapts HTTP.
 """
 
 from __future__ import annotations
@@ -10,15 +8,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
-from bccd.api.errors import ApiError
 from bccd.api.models import ErrorOut, TokenOut, UserCreatedOut, UserCreateIn, UserOut, UserPatchIn
 from bccd.logs import get_logger
-from bccd.store import users as user_store
-from bccd.store.users import User
+from bccd.services import users as service
+from bccd.services.users import User
 
 log = get_logger("bccd.api.users")
 MAX_ID = 2**63 - 1
@@ -36,14 +32,6 @@ router = APIRouter(
 )
 
 
-async def _target(conn: AsyncConnection, actor: User, user_id: int) -> User:
-    """The user to act on: another company's user is not found (T1); a colleague needs an admin (403)."""
-    user = await user_store.get_user(conn, user_id, company_id=actor.company_id)
-    if actor.id != user.id and not actor.is_admin:
-        raise ApiError(403, "forbidden", "only the user themself or an admin may do this")
-    return user
-
-
 def _out(ctx: Ctx, user: User) -> dict[str, Any]:
     return user.as_json(ctx.bcc_domain)
 
@@ -55,8 +43,7 @@ async def me(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 @router.get("/users", response_model=list[UserOut], summary="Users of the caller's company (admin)")
 async def list_users(ctx: Ctx, admin: AdminUser) -> list[dict[str, Any]]:
-    async with ctx.db.read() as conn:
-        found = await user_store.list_users(conn, admin.company_id)
+    found = await service.list_users(ctx.db, actor=admin)
     return [_out(ctx, u) for u in found]
 
 
@@ -68,17 +55,16 @@ async def list_users(ctx: Ctx, admin: AdminUser) -> list[dict[str, Any]]:
     summary="Create a user in the caller's company (admin)",
 )
 async def create_user(ctx: Ctx, admin: AdminUser, body: UserCreateIn, response: Response) -> dict[str, Any]:
-    async with ctx.db.write() as conn:
-        user = await user_store.create_user(
-            conn,
-            admin.company_id,
-            email=body.email,
-            name=body.name,
-            admin=body.role == "admin",
-            aliases=body.aliases,
-            autolink=body.autolink,
-        )
-        token = await user_store.create_token(conn, user.id) if body.token else None
+    user, token = await service.create_user(
+        ctx.db,
+        actor=admin,
+        email=body.email,
+        name=body.name,
+        admin=body.role == "admin",
+        aliases=body.aliases,
+        autolink=body.autolink,
+        token=body.token,
+    )
     if token is not None:
         response.headers["Cache-Control"] = "no-store"
     log.info("user_created", user=user.id, role=user.role, actor=f"user:{admin.id}")
@@ -87,17 +73,7 @@ async def create_user(ctx: Ctx, admin: AdminUser, body: UserCreateIn, response: 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user (admin, or the user themself)")
 async def get_user(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
-        user = await _target(conn, actor, user_id)
-    return _out(ctx, user)
-
-
-async def _keeps_an_admin(conn: AsyncConnection, user: User, role: str | None) -> None:
-    if role != "regular" or not user.is_admin:
-        return
-    admins = [u for u in await user_store.list_users(conn, user.company_id) if u.is_admin]
-    if len(admins) <= 1:
-        raise ApiError(409, "conflict", "the company must keep at least one admin")
+    return _out(ctx, await service.find_user(ctx.db, user_id, actor=actor))
 
 
 @router.patch(
@@ -107,14 +83,15 @@ async def _keeps_an_admin(conn: AsyncConnection, user: User, role: str | None) -
     summary="Change name, autolink, role or alternative addresses",
 )
 async def patch_user(ctx: Ctx, actor: CurrentUser, user_id: UserId, body: UserPatchIn) -> dict[str, Any]:
-    async with ctx.db.write() as conn:
-        user = await _target(conn, actor, user_id)
-        if not actor.is_admin and (body.role is not None or body.aliases is not None):
-            raise ApiError(403, "forbidden", "only an admin may change roles and alternative addresses")
-        await _keeps_an_admin(conn, user, body.role)
-        user = await user_store.update_user(
-            conn, user.id, autolink=body.autolink, role=body.role, aliases=body.aliases, name=body.name
-        )
+    user = await service.update_user(
+        ctx.db,
+        user_id,
+        actor=actor,
+        autolink=body.autolink,
+        role=body.role,
+        aliases=body.aliases,
+        name=body.name,
+    )
     log.info("user_changed", user=user.id, fields=sorted(body.model_fields_set), actor=f"user:{actor.id}")
     return _out(ctx, user)
 
@@ -125,9 +102,7 @@ async def patch_user(ctx: Ctx, actor: CurrentUser, user_id: UserId, body: UserPa
     summary="New Smart Bcc address; the old one is refused from now on (T2)",
 )
 async def rotate_address(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> dict[str, Any]:
-    async with ctx.db.write() as conn:
-        user = await _target(conn, actor, user_id)
-        user = await user_store.rotate_address(conn, user.id)
+    user = await service.rotate_address(ctx.db, user_id, actor=actor)
     log.info("smart_bcc_rotated", user=user.id, actor=f"user:{actor.id}")
     return _out(ctx, user)
 
@@ -139,9 +114,7 @@ async def rotate_address(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> dict[
     summary="Issue an API token (admin, or the user themself); shown once",
 )
 async def create_token(ctx: Ctx, actor: CurrentUser, user_id: UserId, response: Response) -> dict[str, Any]:
-    async with ctx.db.write() as conn:
-        user = await _target(conn, actor, user_id)
-        token = await user_store.create_token(conn, user.id)
+    user, token = await service.issue_token(ctx.db, user_id, actor=actor)
     # The token is a credential: keep it out of shared caches.
     response.headers["Cache-Control"] = "no-store"
     log.info("api_token_created", user=user.id, actor=f"user:{actor.id}")

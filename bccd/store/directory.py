@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.directory_models import DealIn, ItemIn, OrganizationIn, PersonIn
+from bccd.errors import UnknownReference as UnknownReference  # re-exported: defined in bccd.errors
 from bccd.linker import ItemFact, PersonFact
 from bccd.store.dialect import insert_ignore
 from bccd.store.schema import item_participants, items, organizations, person_emails, persons
@@ -18,10 +19,6 @@ from bccd.store.users import NotFound
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class UnknownReference(ValueError):
-    """A record names another record (by external id) that does not exist in the company."""
 
 
 async def _id_of(conn: AsyncConnection, table: Any, company_id: int, external_id: str, **extra: Any) -> int:

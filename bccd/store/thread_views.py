@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.permissions import VISIBILITY, Viewer
 from bccd.store.schema import (
     items,
     link_history,
@@ -184,8 +185,8 @@ def _apply_filter(stmt: Select[Any], f: ThreadFilter) -> Select[Any]:
                 thread_organizations.c.organization_id == f.organization_id,
             )
         )
-    if f.viewer_id is not None and not f.viewer_is_admin:
-        conds.append(or_(threads.c.owner_id == f.viewer_id, threads.c.visibility == "shared"))
+    if f.viewer_id is not None:
+        conds.append(VISIBILITY.sql_predicate(Viewer(f.viewer_id, f.company_id, f.viewer_is_admin), threads))
     return stmt.where(and_(*conds))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.errors import AlreadyLinked as AlreadyLinked  # re-exported: defined in bccd.errors
 from bccd.linker import LinkDecision
 from bccd.store.dialect import insert_ignore
 from bccd.store.schema import (
@@ -68,14 +69,6 @@ class ThreadHeader:
     owner_id: int
     visibility: str
     item_id: int | None
-
-
-class AlreadyLinked(Exception):
-    """M2: the thread is linked to another item and the request did not ask to replace it."""
-
-    def __init__(self, current: dict[str, str]) -> None:
-        super().__init__(f"thread is already linked to {current['type']} {current['id']}")
-        self.current = current
 
 
 def _now() -> datetime:

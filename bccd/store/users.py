@@ -14,6 +14,8 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.errors import Conflict as Conflict  # re-exported: defined once in bccd.errors
+from bccd.errors import NotFound as NotFound
 from bccd.mail.addresses import normalize_address
 from bccd.store.schema import api_tokens, companies, user_addresses, users
 
@@ -24,14 +26,6 @@ TOKEN_PREFIX = "bccd_"  # noqa: S105 - a public marker, not a secret
 # SQLite does not, so they are checked here: both backends answer a clear ValueError, never a DataError.
 MAX_NAME_CHARS = 200
 MAX_ADDRESS_CHARS = 320
-
-
-class NotFound(LookupError):
-    """The record does not exist (or belongs to another company: callers answer 404 either way, T1)."""
-
-
-class Conflict(Exception):
-    """The write conflicts with existing data (duplicate login email, …)."""
 
 
 @dataclass(frozen=True, slots=True)

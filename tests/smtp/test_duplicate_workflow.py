@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bccd.linking import link_item
+from bccd.services.links import link_item
 from bccd.store.directory import item_internal_id
 from bccd.store.threads import AlreadyLinked
 from tests.conftest import AppFactory

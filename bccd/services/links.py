@@ -9,7 +9,7 @@ from typing import Any
 
 from bccd.logs import get_logger
 from bccd.permissions import actor_name, check_thread_access, check_visibility_change
-from bccd.store.database import Database
+from bccd.services.runtime import Database
 from bccd.store.directory import item_internal_id, record_internal_id
 from bccd.store.thread_views import get_thread
 from bccd.store.threads import clear_item, set_item, set_record_link, set_visibility, thread_header

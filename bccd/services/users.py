@@ -1,0 +1,136 @@
+"""Users: who may act on whom, the last-admin rule, Smart Bcc addresses and API tokens (SPEC §2, T1, T2).
+
+Admins manage every user of their own company. A regular user may read themself, change their own name
+and autolink setting, rotate their own address and issue their own tokens; role and alternative sender
+addresses are admin-only because they widen what the user may do (admin rights, sender policy S5).
+Another company's user is not found (T1). `actor=None` is the operator at the CLI: every right, every
+company — but the company still keeps at least one admin, whoever asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.errors import Conflict, PermissionDenied
+from bccd.services.runtime import Database
+from bccd.store import users as store
+from bccd.store.users import TOKEN_PREFIX as TOKEN_PREFIX  # re-exported for interfaces
+from bccd.store.users import Company as Company
+from bccd.store.users import User as User
+
+# Tokens we issue are ~48 characters; anything far longer is not ours and is not worth hashing.
+MAX_TOKEN_CHARS = 256
+
+
+def require_admin(actor: User | None) -> None:
+    if actor is not None and not actor.is_admin:
+        raise PermissionDenied("only an admin of the company may do this")
+
+
+async def authenticate(db: Database, raw_token: str) -> User | None:
+    """The user an API token names, or None for anything that is not a live token of ours."""
+    raw = raw_token.strip()
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > MAX_TOKEN_CHARS:
+        return None
+    async with db.read() as conn:
+        return await store.user_by_token(conn, raw)
+
+
+async def _target(conn: AsyncConnection, actor: User | None, ref: int | str) -> User:
+    """The user to act on: another company's user is not found (T1); a colleague needs an admin (403)."""
+    if actor is None:
+        return await store.get_user(conn, ref)
+    user = await store.get_user(conn, ref, company_id=actor.company_id)
+    if actor.id != user.id and not actor.is_admin:
+        raise PermissionDenied("only the user themself or an admin may do this")
+    return user
+
+
+async def find_user(db: Database, ref: int | str, *, actor: User | None = None) -> User:
+    """A user by id or login email, as `actor` may see them (NotFound / PermissionDenied otherwise)."""
+    async with db.read() as conn:
+        return await _target(conn, actor, ref)
+
+
+async def list_users(db: Database, *, actor: User) -> list[User]:
+    """Users of the actor's company (admins only)."""
+    require_admin(actor)
+    async with db.read() as conn:
+        return await store.list_users(conn, actor.company_id)
+
+
+async def create_user(
+    db: Database,
+    *,
+    actor: User | None,
+    company: int | str | None = None,
+    email: str,
+    name: str,
+    admin: bool = False,
+    aliases: Iterable[str] = (),
+    autolink: bool = True,
+    token: bool = False,
+) -> tuple[User, str | None]:
+    """A new user (and, with `token`, their first API token, returned once).
+
+    An admin creates users in their own company only; the operator names the company (id or name).
+    """
+    require_admin(actor)
+    async with db.write() as conn:
+        if actor is not None:
+            company_id = actor.company_id
+        elif company is None:
+            raise ValueError("the company of the new user is required")
+        else:
+            company_id = (await store.get_company(conn, company)).id
+        user = await store.create_user(
+            conn, company_id, email=email, name=name, admin=admin, aliases=aliases, autolink=autolink
+        )
+        raw = await store.create_token(conn, user.id) if token else None
+    return user, raw
+
+
+async def _keeps_an_admin(conn: AsyncConnection, user: User, role: str | None) -> None:
+    """The company must keep at least one admin (a demotion of the last one is a Conflict)."""
+    if role != "regular" or not user.is_admin:
+        return
+    admins = [u for u in await store.list_users(conn, user.company_id) if u.is_admin]
+    if len(admins) <= 1:
+        raise Conflict("the company must keep at least one admin")
+
+
+async def update_user(
+    db: Database,
+    ref: int | str,
+    *,
+    actor: User | None,
+    autolink: bool | None = None,
+    role: str | None = None,
+    aliases: Iterable[str] | None = None,
+    name: str | None = None,
+) -> User:
+    """Change name, autolink, role or alternative addresses; role and addresses need an admin."""
+    async with db.write() as conn:
+        user = await _target(conn, actor, ref)
+        if actor is not None and not actor.is_admin and (role is not None or aliases is not None):
+            raise PermissionDenied("only an admin may change roles and alternative addresses")
+        await _keeps_an_admin(conn, user, role)
+        return await store.update_user(
+            conn, user.id, autolink=autolink, role=role, aliases=aliases, name=name
+        )
+
+
+async def rotate_address(db: Database, ref: int | str, *, actor: User | None) -> User:
+    """New Smart Bcc address; the old one is refused from now on (T2)."""
+    async with db.write() as conn:
+        user = await _target(conn, actor, ref)
+        return await store.rotate_address(conn, user.id)
+
+
+async def issue_token(db: Database, ref: int | str, *, actor: User | None) -> tuple[User, str]:
+    """A new API token for the user, returned once; only its hash is stored (T2)."""
+    async with db.write() as conn:
+        user = await _target(conn, actor, ref)
+        return user, await store.create_token(conn, user.id)
