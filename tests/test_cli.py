@@ -146,6 +146,24 @@ def test_rotate_address_and_user_set(cli: Cli, tmp_path: Path) -> None:
     assert token.startswith("bccd_") and len(token) > 40
 
 
+def test_user_set_keeps_the_last_admin(cli: Cli, tmp_path: Path) -> None:
+    """Issue 8 "every rule holds on every interface": the CLI refuses what the API refuses (409 there)."""
+    w = _world(cli, tmp_path)
+    admin = cli.json(
+        "user", "create", "--company", "Acme", "--email", "root@acme.test", "--name", "R", "--admin"
+    )
+    code, _, err = cli.run("user", "set", str(admin["id"]), "--role", "regular")
+    assert code == EXIT_CONFLICT and "at least one admin" in err
+    assert cli.json("user", "set", "root@acme.test")["role"] == "admin"  # nothing changed
+    # With a second admin, stepping down is fine.
+    assert cli.json("user", "set", str(w["owner"]["id"]), "--role", "admin")["role"] == "admin"
+    assert cli.json("user", "set", str(admin["id"]), "--role", "regular")["role"] == "regular"
+    # The operator may still change a last admin's other settings.
+    code, _, err = cli.run("user", "set", str(w["owner"]["id"]), "--role", "regular")
+    assert code == EXIT_CONFLICT
+    assert cli.json("user", "set", str(w["owner"]["id"]), "--autolink", "off")["autolink"] is False
+
+
 def _write_lines(path: Path, *lines: dict[str, Any] | str) -> Path:
     """A JSON-lines file; a str is written as it is (to make a line that is not JSON)."""
     path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines))
