@@ -93,11 +93,15 @@ async def create_user(
 
 
 async def _keeps_an_admin(conn: AsyncConnection, user: User, role: str | None) -> None:
-    """The company must keep at least one admin (a demotion of the last one is a Conflict)."""
-    if role != "regular" or not user.is_admin:
+    """The company must keep at least one admin (a demotion of the last one is a Conflict).
+
+    The admins' rows stay locked until the demotion commits, so concurrent demotions on PostgreSQL are
+    decided one after the other on committed roles (tests/store/test_last_admin_race.py).
+    """
+    if role != "regular":
         return
-    admins = [u for u in await store.list_users(conn, user.company_id) if u.is_admin]
-    if len(admins) <= 1:
+    admins = await store.lock_admins(conn, user.company_id)
+    if user.id in admins and len(admins) <= 1:
         raise Conflict("the company must keep at least one admin")
 
 

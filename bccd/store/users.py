@@ -204,6 +204,22 @@ async def list_users(conn: AsyncConnection, company_id: int) -> list[User]:
     return await _load_users(conn, users.c.company_id == company_id)
 
 
+async def lock_admins(conn: AsyncConnection, company_id: int) -> list[int]:
+    """Ids of the company's admins, their rows locked until the transaction ends (PostgreSQL FOR UPDATE,
+    taken in id order so two callers never deadlock; SQLite's writers are serialized by BEGIN IMMEDIATE).
+
+    A concurrent demotion waits here and then sees the committed roles, so a read-then-write rule over
+    the admins ("keep at least one") cannot be raced under READ COMMITTED.
+    """
+    stmt = (
+        select(users.c.id)
+        .where(users.c.company_id == company_id, users.c.role == "admin")
+        .order_by(users.c.id)
+        .with_for_update()
+    )
+    return [int(r[0]) for r in await conn.execute(stmt)]
+
+
 async def user_by_smart_bcc_local(conn: AsyncConnection, local: str) -> User | None:
     found = await owner_by_smart_bcc_local(conn, local)
     return found[0] if found else None
