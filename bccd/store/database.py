@@ -38,11 +38,17 @@ class Database:
             def creator() -> Any:
                 return sqlite_inline.connect(path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
 
+            def read_only_creator() -> Any:  # issue 8: readers cannot write
+                return sqlite_inline.connect(path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, query_only=True)
+
             self.writer = create_async_engine(url, pool_size=1, max_overflow=0, async_creator=creator)
             # Inline connections are plain sqlite3 handles: keep plenty so concurrent SMTP sessions never
             # open and close one per read (that churn showed up as ~5% of the DATA path in profiles).
             self.reader = create_async_engine(
-                url, pool_size=max(pool_size, SQLITE_READERS), max_overflow=0, async_creator=creator
+                url,
+                pool_size=max(pool_size, SQLITE_READERS),
+                max_overflow=0,
+                async_creator=read_only_creator,
             )
             _sqlite_setup(self.writer, immediate=True)
             _sqlite_setup(self.reader, immediate=False)

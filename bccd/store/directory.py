@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.directory_models import DealIn, ItemIn, OrganizationIn, PersonIn
@@ -282,19 +282,21 @@ _PERSONS_BY_ADDRESS = (
 _PARTICIPANTS_OF = select(item_participants.c.item_id, item_participants.c.person_id).where(
     item_participants.c.item_id.in_(bindparam("item_ids", expanding=True))
 )
-_ITEMS_FOR_PERSONS = (
+# Contact or participant, as two indexed halves of a UNION: one `person_id IN … OR id IN (SELECT …)` can
+# use no index across the OR, so SQLite walked every item of the company for every message (issue 13).
+_ITEMS_BY_CONTACT = select(items).where(
+    items.c.company_id == bindparam("company_id"), items.c.person_id.in_(bindparam("ids", expanding=True))
+)
+_ITEMS_BY_PARTICIPANT = (
     select(items)
+    .join(item_participants, item_participants.c.item_id == items.c.id)
     .where(
         items.c.company_id == bindparam("company_id"),
-        items.c.person_id.in_(bindparam("ids", expanding=True))
-        | items.c.id.in_(
-            select(item_participants.c.item_id).where(
-                item_participants.c.person_id.in_(bindparam("ids", expanding=True))
-            )
-        ),
+        item_participants.c.person_id.in_(bindparam("ids", expanding=True)),
     )
-    .order_by(items.c.id)
 )
+_CANDIDATES = union(_ITEMS_BY_CONTACT, _ITEMS_BY_PARTICIPANT).subquery("candidates")
+_ITEMS_FOR_PERSONS = select(_CANDIDATES).order_by(_CANDIDATES.c.id)
 
 
 async def persons_by_addresses(

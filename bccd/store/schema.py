@@ -128,7 +128,9 @@ persons = Table(
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Column("external_id", String(200), nullable=False),
     Column("name", String(500), nullable=False),
-    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "organization_id", Id, ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
     Column("created_at", Ts, nullable=False),
     UniqueConstraint("company_id", "external_id", name="uq_persons_company_external"),
 )
@@ -151,7 +153,9 @@ items = Table(
     Column("external_id", String(200), nullable=False),
     Column("title", String(500), nullable=False),
     Column("person_id", Id, ForeignKey("persons.id", ondelete="SET NULL"), nullable=True, index=True),
-    Column("organization_id", Id, ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "organization_id", Id, ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
     Column("status", String(16), nullable=False),
     Column("created_at", Ts, nullable=False),
     Column("status_changed_at", Ts, nullable=False),
@@ -199,7 +203,7 @@ threads = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Column("owner_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("message_pk", Id, ForeignKey("messages.id"), nullable=False),
+    Column("message_pk", Id, ForeignKey("messages.id"), nullable=False, index=True),
     Column("subject", Text, nullable=False),
     Column("created_at", Ts, nullable=False),
     Column("visibility", String(16), nullable=False, server_default="private"),
@@ -227,7 +231,7 @@ thread_participants = Table(
     Column("address", Text, nullable=False),
     Column("name", Text, nullable=True),
     Column("role", String(16), nullable=False),
-    Column("person_id", Id, ForeignKey("persons.id", ondelete="SET NULL"), nullable=True),
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="SET NULL"), nullable=True, index=True),
     CheckConstraint(
         "role IN ('from', 'to', 'cc', 'original_from', 'original_to', 'original_cc')", name="role"
     ),

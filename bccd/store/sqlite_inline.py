@@ -149,15 +149,18 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def _open(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+def _open(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _enable_wal(conn, busy_timeout_ms / 1000)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    if query_only:  # a read connection: any write through it fails ("attempt to write a readonly database")
+        conn.execute("PRAGMA query_only=ON")
     return conn
 
 
-async def connect(path: str, *, busy_timeout_ms: int) -> InlineConnection:
+async def connect(path: str, *, busy_timeout_ms: int, query_only: bool = False) -> InlineConnection:
     """Open (in a thread: it may create the file and recover a WAL) with bccd's pragmas set."""
-    return InlineConnection(await asyncio.to_thread(_open, path, busy_timeout_ms), busy_timeout_ms)
+    conn = await asyncio.to_thread(_open, path, busy_timeout_ms, query_only)
+    return InlineConnection(conn, busy_timeout_ms)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -256,15 +256,18 @@ async def owner_by_smart_bcc_local(conn: AsyncConnection, local: str) -> tuple[U
     return _user(row, aliases), company
 
 
+_COMPANY_ADDRESSES = union_all(
+    select(users.c.email).where(users.c.company_id == bindparam("company_id")),
+    select(user_addresses.c.address).where(
+        user_addresses.c.user_id.in_(select(users.c.id).where(users.c.company_id == bindparam("company_id"))),
+        user_addresses.c.confirmed.is_(True),
+    ),
+)
+
+
 async def company_addresses(conn: AsyncConnection, company_id: int) -> frozenset[str]:
-    """Every address of every user of the company (sender policy `company`, S5)."""
-    logins = await conn.execute(select(users.c.email).where(users.c.company_id == company_id))
-    alts = await conn.execute(
-        select(user_addresses.c.address)
-        .join(users, users.c.id == user_addresses.c.user_id)
-        .where(users.c.company_id == company_id, user_addresses.c.confirmed.is_(True))
-    )
-    return frozenset([r[0] for r in logins] + [r[0] for r in alts])
+    """Every address of every user of the company (sender policy `company`, S5): one statement, two seeks."""
+    return frozenset(r[0] for r in await conn.execute(_COMPANY_ADDRESSES, {"company_id": company_id}))
 
 
 async def create_user(

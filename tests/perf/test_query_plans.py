@@ -1,0 +1,140 @@
+"""Issue 13 target 1 ("flat in directory size"): every statement on the ingest path is an index seek.
+
+A real delivery runs through `Ingestor` (RCPT resolution, sender policy `owner` and `company`, linking with
+and without a `+deal-…` target, the group commit) against a populated directory on SQLite and PostgreSQL.
+Every statement the store sends is captured and replayed under `EXPLAIN QUERY PLAN` (SQLite) / `EXPLAIN`
+with `enable_seqscan=off` (PostgreSQL: the planner then scans a whole table only when no index can serve
+the query). A full scan of any bccd table fails the test, naming the statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, event, text
+
+from bccd.ingest import Ingestor, RcptStatus
+from bccd.store.commit_queue import CommitQueue
+from bccd.store.database import Database
+from bccd.store.schema import metadata
+from tests.helpers import BCC_DOMAIN, make_mail, seed_world
+from tests.perf.directory import populate
+
+TABLES = {t.name for t in metadata.sorted_tables}
+SQLITE_SCAN = re.compile(r"^SCAN (\w+)")
+
+
+@pytest.fixture
+async def populated(any_db_url: str) -> AsyncIterator[Database]:
+    db = Database(any_db_url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+def _capture(db: Database) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+
+    def hook(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+            seen.append((statement, params[0] if many and params else params))
+
+    for engine in {id(db.writer): db.writer, id(db.reader): db.reader}.values():
+        event.listen(engine.sync_engine, "before_cursor_execute", hook)
+    return seen
+
+
+def _pg_full_walks(node: dict[str, Any]) -> list[str]:
+    """Nodes that read a whole table: a Seq Scan, or an index walked end to end (no Index Cond)."""
+    out = []
+    kind, table = node.get("Node Type", ""), node.get("Relation Name", "")
+    walks_index = kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node
+    if table in TABLES and (kind == "Seq Scan" or walks_index):
+        out.append(f"{kind} on {table}" + (f" using {node.get('Index Name')}" if walks_index else ""))
+    for child in node.get("Plans", []):
+        out += _pg_full_walks(child)
+    return out
+
+
+async def _full_scans(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
+    bad: list[str] = []
+    async with db.read() as conn:
+        if not db.is_sqlite:
+            await conn.execute(text("SET enable_seqscan = off"))
+        for statement, params in dict.fromkeys((s, _hashable(p)) for s, p in statements):
+            if db.is_sqlite:
+                rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, _unhash(params))).all()
+                plan = [str(r[-1]) for r in rows]
+                walks = [m.group(0) for line in plan if (m := SQLITE_SCAN.search(line.strip()))]
+                walks = [w for w in walks if w.split()[1] in TABLES]
+            else:
+                explain = "EXPLAIN (FORMAT JSON) " + statement
+                doc = (await conn.exec_driver_sql(explain, _unhash(params))).scalar_one()
+                doc = json.loads(doc) if isinstance(doc, str) else doc
+                plan = [json.dumps(doc[0]["Plan"])[:2000]]
+                walks = _pg_full_walks(doc[0]["Plan"])
+            if walks:
+                bad.append(f"{walks} in: {' '.join(statement.split())[:300]}\n  plan: {plan}")
+    return bad
+
+
+def _hashable(params: Any) -> Any:
+    if isinstance(params, dict):
+        return ("dict", tuple(sorted((k, _hashable(v)) for k, v in params.items())))
+    if isinstance(params, list | tuple):
+        return ("seq", tuple(_hashable(v) for v in params))
+    return params
+
+
+def _unhash(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "dict":
+        return {k: _unhash(v) for k, v in value[1]}
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "seq":
+        return tuple(_unhash(v) for v in value[1])
+    return value
+
+
+async def test_every_ingest_statement_is_an_index_seek(populated: Database) -> None:
+    """Issue 13 target 1: no full scan of any table on the RCPT / DATA / commit path (SQLite and PG)."""
+    db = populated
+    world = await seed_world(db, sender_policy="company")
+    directory = await populate(db, world.company_id, persons=3000, organizations=300, deals=3000)
+    async with db.write() as conn:
+        await conn.execute(text("ANALYZE"))
+    seen = _capture(db)
+    commits = CommitQueue(db)
+    commits.start()
+    try:
+        ingestor = Ingestor(db, commits, bcc_domains=[BCC_DOMAIN])
+        for rcpt in (world.bcc, f"{world.owner.smart_bcc_local}+deal-{directory.deal_ext}@{BCC_DOMAIN}"):
+            resolved = await ingestor.resolve_recipient(rcpt)
+            assert resolved.status is RcptStatus.OK and resolved.recipient is not None
+            raw = make_mail(to=directory.person_email, cc=directory.participant_email, subject=rcpt)
+            delivery = await ingestor.deliver(raw, "alice@acme.test", [resolved.recipient])
+            assert delivery.accepted
+            again = await ingestor.deliver(raw, "alice@acme.test", [resolved.recipient])  # S3 retry
+            assert not again.threads[0].created
+    finally:
+        await commits.stop()
+    assert len(seen) > 10, "the capture hook saw the ingest statements"
+    bad = await _full_scans(db, seen)
+    assert not bad, "\n".join(bad)
+
+
+def test_every_foreign_key_column_leads_an_index() -> None:
+    """Issue 13 target 1: a parent's insert or delete checks its children with a seek, never a walk
+    (a message insert walked the whole threads unique index before migration 0006)."""
+    unindexed = []
+    for table in metadata.sorted_tables:
+        leading = {idx.columns[0].name for idx in table.indexes}
+        keys = [c for c in table.constraints if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)]
+        leading |= {list(c.columns)[0].name for c in keys if c.columns}
+        for fk in table.foreign_keys:
+            if fk.parent.name not in leading:
+                unindexed.append(f"{table.name}.{fk.parent.name}")
+    assert unindexed == []
