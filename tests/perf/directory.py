@@ -23,7 +23,9 @@ class Populated:
     deal_ext: str
 
 
-async def populate(db: Database, company_id: int, *, persons: int, organizations: int, deals: int) -> Populated:
+async def populate(
+    db: Database, company_id: int, *, persons: int, organizations: int, deals: int
+) -> Populated:
     """`persons` persons (one address each) in `organizations` organizations, `deals` deals whose contact
     is person i and whose participants are persons i+1 and i+2."""
     orgs_table, persons_table = _ORGS, _PERSONS
@@ -61,7 +63,11 @@ async def populate(db: Database, company_id: int, *, persons: int, organizations
         await conn.execute(
             insert(person_emails),
             [
-                {"person_id": pids[f"p{i}"], "address": f"p{i}@d{i % organizations}.example", "company_id": company_id}
+                {
+                    "person_id": pids[f"p{i}"],
+                    "address": f"p{i}@d{i % organizations}.example",
+                    "company_id": company_id,
+                }
                 for i in range(persons)
             ],
         )
@@ -97,7 +103,9 @@ async def populate(db: Database, company_id: int, *, persons: int, organizations
             ],
         )
     n = min(persons, deals) // 2
-    return Populated(f"p{n}@d{n % organizations}.example", f"p{n + 1}@d{(n + 1) % organizations}.example", f"d{n}")
+    return Populated(
+        f"p{n}@d{n % organizations}.example", f"p{n + 1}@d{(n + 1) % organizations}.example", f"d{n}"
+    )
 
 
 async def _other_company_users(conn: AsyncConnection, *, users_count: int) -> None:

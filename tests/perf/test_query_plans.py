@@ -133,7 +133,7 @@ def test_every_foreign_key_column_leads_an_index() -> None:
     for table in metadata.sorted_tables:
         leading = {idx.columns[0].name for idx in table.indexes}
         keys = [c for c in table.constraints if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)]
-        leading |= {list(c.columns)[0].name for c in keys if c.columns}
+        leading |= {next(iter(c.columns)).name for c in keys if c.columns}
         for fk in table.foreign_keys:
             if fk.parent.name not in leading:
                 unindexed.append(f"{table.name}.{fk.parent.name}")

@@ -12,7 +12,7 @@ from bccd.store.users import create_company
 
 
 async def test_a_sqlite_reader_cannot_write(db: Database) -> None:
-    """Issue 8: read connections run with `PRAGMA query_only=ON`; a write through one fails, stores nothing."""
+    """Issue 8: read connections run with `PRAGMA query_only=ON`; a write through one fails."""
     async with db.read() as conn:
         with pytest.raises(OperationalError, match="readonly"):
             await create_company(conn, "Sneaky")
