@@ -13,6 +13,7 @@ from typing import Any
 from bccd.config import ConfigError, Settings, load_settings
 from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging
+from bccd.records import ITEM_CLI_NAMES, record_type
 from bccd.services import companies, directory, users
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
@@ -20,6 +21,7 @@ from bccd.services.directory import ImportError_
 from bccd.services.links import link_item, unlink_item
 from bccd.services.runtime import Database, open_database, upgrade_schema
 from bccd.services.users import User
+from bccd.vocabulary import ROLES, SENDER_POLICIES
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -173,9 +175,9 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
     records: dict[str, str] = {}
     if args.item:
         kind, _, ext = args.item.partition(":")
-        if kind not in ("deal", "lead", "project") or not ext:
+        if kind not in ITEM_CLI_NAMES or not ext:
             raise CliError("--item takes TYPE:EXTERNAL_ID, e.g. deal:42", EXIT_USAGE)
-        records[kind] = ext
+        records[record_type(kind).kind] = ext
     found = await thread_reads.list_visible(
         db,
         actor=None,
@@ -277,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     company = sub.add_parser("company").add_subparsers(dest="company_command", required=True)
     cc = company.add_parser("create", parents=[common])
     cc.add_argument("--name", required=True)
-    cc.add_argument("--sender-policy", choices=("owner", "company", "any"), default="owner")
+    cc.add_argument("--sender-policy", choices=SENDER_POLICIES, default="owner")
     cc.add_argument("--never-log", action="append", metavar="ADDRESS_OR_DOMAIN")
     cc.set_defaults(func=cmd_company_create, needs_db=True)
 
@@ -302,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     us = user.add_parser("set", parents=[common])
     us.add_argument("user")
     us.add_argument("--autolink", type=_on_off, metavar="on|off")
-    us.add_argument("--role", choices=("admin", "regular"))
+    us.add_argument("--role", choices=ROLES)
     us.add_argument("--alias", action="append", metavar="EMAIL", help="replaces the alternative addresses")
     us.set_defaults(func=cmd_user_set, needs_db=True)
     ut = user.add_parser("token", parents=[common])
@@ -327,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     link = sub.add_parser("link", parents=[common], help="link a thread to a deal, lead or project")
     link.add_argument("thread", type=int)
-    link.add_argument("--type", required=True, choices=("deal", "lead", "project"))
+    link.add_argument("--type", required=True, choices=ITEM_CLI_NAMES)
     link.add_argument("--id", required=True, help="the item's external id")
     link.add_argument("--as", dest="as_user", help="act as this user (permissions apply)")
     link.add_argument("--replace", action="store_true", help="replace an existing item link")

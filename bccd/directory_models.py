@@ -1,13 +1,15 @@
-"""Validated shapes of directory records as the CRM sends them (API bodies and import lines)."""
+"""Shapes of directory records: validated as the CRM sends them (`…In`: API bodies, import lines) and as
+bccd returns them (`…Out`). Which kind uses which is the record registry, bccd.records."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from bccd.mail.addresses import normalize_address
+from bccd.vocabulary import ITEM_STATUSES, ItemKind
 
 # No control characters: PostgreSQL refuses NUL in text, and none belongs in a name or an id (T4).
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -20,15 +22,6 @@ Name = Annotated[
 # Timestamps must survive conversion to UTC on both backends (year 1 with a +05:00 offset does not).
 MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC)
-
-ITEM_STATUSES: dict[str, tuple[str, ...]] = {
-    "deal": ("open", "won", "lost", "deleted"),
-    "lead": ("open", "archived", "converted", "deleted"),
-    "project": ("open", "completed", "canceled", "deleted"),
-}
-ITEM_KINDS = tuple(ITEM_STATUSES)
-DIRECTORY_KINDS = ("person", "organization", *ITEM_KINDS)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -102,38 +95,39 @@ class ProjectIn(ItemIn):
         return _check_status("project", value)
 
 
-def _check_status(kind: str, value: str) -> str:
+def _check_status(kind: ItemKind, value: str) -> str:
     if value not in ITEM_STATUSES[kind]:
         raise ValueError(f"{kind} status must be one of {', '.join(ITEM_STATUSES[kind])}")
     return value
 
 
-MODEL_BY_KIND: dict[str, type[_Strict]] = {
-    "person": PersonIn,
-    "organization": OrganizationIn,
-    "deal": DealIn,
-    "lead": LeadIn,
-    "project": ProjectIn,
-}
-
-DirectoryKind = Literal["person", "organization", "deal", "lead", "project"]
+# -- as bccd returns them ------------------------------------------------------------------------------
 
 
-class ImportLine(_Strict):
-    """The envelope of one import line: what it is, whose it is, which record."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    kind: DirectoryKind
-    company: int | str
-    external_id: ExternalId
+class OrganizationOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
 
 
-def split_import_line(data: Any) -> tuple[ImportLine, _Strict]:
-    """Validate one decoded JSON line into its envelope and its record body (raises ValidationError)."""
-    if not isinstance(data, dict):
-        raise ValueError("each line must be a JSON object")
-    envelope = ImportLine.model_validate(
-        {k: data[k] for k in ("kind", "company", "external_id") if k in data}
-    )
-    body = {k: v for k, v in data.items() if k not in ("kind", "company", "external_id")}
-    return envelope, MODEL_BY_KIND[envelope.kind].model_validate(body)
+class PersonOut(BaseModel):
+    id: str
+    name: str
+    emails: list[str]
+    organization: str | None
+    created_at: str
+
+
+class ItemOut(BaseModel):
+    type: ItemKind
+    id: str
+    title: str
+    person: str | None
+    organization: str | None
+    status: str
+    created_at: str
+    status_changed_at: str
+
+
+class DealOut(ItemOut):
+    participants: list[str]

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bccd.directory_models import ITEM_KINDS, ItemIn, OrganizationIn, PersonIn, split_import_line
+from bccd.records import REGISTRY, split_import_line
 from bccd.store.database import Database
-from bccd.store.directory import UnknownReference, upsert_item, upsert_organization, upsert_person
+from bccd.store.directory import UnknownReference
+from bccd.store.records import upsert_record
 from bccd.store.users import NotFound, get_company
 
-APPLY_ORDER = {"organization": 0, "person": 1, "deal": 2, "lead": 2, "project": 2}
+APPLY_ORDER: dict[str, int] = {kind: r.import_order for kind, r in REGISTRY.items()}
 MAX_LINE_BYTES = 1_000_000
 
 
@@ -95,15 +96,7 @@ async def apply_lines(
             company_id = company_ids[line.company]
             if only_company is not None and company_id != only_company:
                 raise NotFound(f"company {line.company!r} not found")
-            if line.kind == "organization":
-                assert isinstance(line.body, OrganizationIn)
-                _, new = await upsert_organization(conn, company_id, line.external_id, line.body)
-            elif line.kind == "person":
-                assert isinstance(line.body, PersonIn)
-                _, new = await upsert_person(conn, company_id, line.external_id, line.body)
-            else:
-                assert line.kind in ITEM_KINDS and isinstance(line.body, ItemIn)
-                _, new = await upsert_item(conn, company_id, line.kind, line.external_id, line.body)
+            _, new = await upsert_record(conn, company_id, line.kind, line.external_id, line.body)
         except (UnknownReference, NotFound) as exc:
             raise ImportError_(line.number, exc.args[0] if exc.args else str(exc)) from None
         created += new

@@ -29,10 +29,11 @@ from bccd.store.database import Database
 from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
 from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft
 from bccd.store.users import Company, User, company_addresses, owner_by_smart_bcc_local
+from bccd.vocabulary import ITEM_KINDS
 
 log = get_logger("bccd.ingest")
 
-ITEM_TAG_TYPES = ("deal", "lead", "project")
+ITEM_TAG_TYPES = ITEM_KINDS
 # Messages up to this size are parsed on the event loop (~0.3 ms for 6.5 KB); larger ones in a thread, since
 # the stdlib parser needs about a second per 10 MB of short lines.
 INLINE_PARSE_MAX_BYTES = 256 * 1024
@@ -73,7 +74,7 @@ def parse_target(tag: str) -> ExplicitTarget | None:
     kind = kind.lower()
     if not sep or not ext or kind not in ITEM_TAG_TYPES:
         return None
-    return ExplicitTarget(kind, ext)  # type: ignore[arg-type]
+    return ExplicitTarget(kind, ext)
 
 
 def split_recipient(address: str) -> tuple[str, str | None, str] | None:

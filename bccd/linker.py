@@ -8,27 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Literal
 
-ItemType = Literal["deal", "lead", "project"]
-Outcome = Literal["linked", "unlinked"]
+from bccd.vocabulary import OPEN as OPEN  # re-exported: the words are defined in bccd.vocabulary
+from bccd.vocabulary import DecisionRule, ItemKind, Outcome
+from bccd.vocabulary import ReasonCode as ReasonCode
 
-OPEN = "open"
-
-
-class ReasonCode(StrEnum):
-    """Why a thread is (not) linked to an item (L11); stored with the thread and shown to users."""
-
-    LINKED = "linked"
-    EXPLICIT_TARGET = "explicit_target"
-    AUTOLINK_DISABLED = "autolink_disabled"
-    NO_MATCHING_PERSON = "no_matching_person"
-    NO_OPEN_ITEMS = "no_open_items"
-    ONLY_CLOSED_ITEMS = "only_closed_items"
-    ITEMS_NEWER_THAN_THREAD = "items_newer_than_thread"
-    AMBIGUOUS = "ambiguous"
-    TARGET_NOT_FOUND = "target_not_found"
+ItemType = ItemKind  # the linker's older name for it
 
 
 def _require_aware(value: datetime, what: str) -> None:
@@ -140,7 +125,7 @@ class LinkDecision:
     organization_ids: tuple[int, ...]
     outcome: Outcome
     reason: str
-    rule: str
+    rule: DecisionRule
     candidates: tuple[ItemRef, ...]
     fallback_reason: str | None = None
 
@@ -176,7 +161,7 @@ class _ItemOutcome:
 
     item: ItemFact | None
     reason: ReasonCode
-    rule: str
+    rule: DecisionRule
     candidates: tuple[ItemFact, ...]
 
 

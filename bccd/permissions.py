@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, or_, true
 
 from bccd.errors import NotFound, PermissionDenied
 from bccd.errors import PermissionDenied as Forbidden  # the older name, still used by callers
+from bccd.vocabulary import SHARED
 
 __all__ = [
     "VISIBILITY",
@@ -64,7 +65,7 @@ class VisibilityPolicy:
     """§3 privacy: a thread is readable by its owner, the company's admins, and — once the owner shared
     it — everyone in the company. Never by another company (T1)."""
 
-    shared: str = "shared"
+    shared: str = SHARED
 
     def allows(self, thread: ThreadRef, actor: Actor) -> bool:
         if actor.company_id != thread.company_id:

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
-from bccd.api.models import DealOut, ErrorOut, ImportOut, ItemOut, OrganizationOut, PersonOut
-from bccd.directory_models import DealIn, LeadIn, OrganizationIn, PersonIn, ProjectIn
+from bccd.api.models import ErrorOut, ImportOut
 from bccd.logs import get_logger
+from bccd.records import RECORD_TYPES
 from bccd.services import directory as service
 
 log = get_logger("bccd.api.directory")
@@ -29,27 +29,8 @@ ExternalIdPath = Annotated[
     str, Path(min_length=1, max_length=200, pattern=EXTERNAL_ID_PATTERN, description="the CRM's id")
 ]
 
-PLURALS = {
-    "person": "persons",
-    "organization": "organizations",
-    "deal": "deals",
-    "lead": "leads",
-    "project": "projects",
-}
-BODY_MODELS: dict[str, type[BaseModel]] = {
-    "person": PersonIn,
-    "organization": OrganizationIn,
-    "deal": DealIn,
-    "lead": LeadIn,
-    "project": ProjectIn,
-}
-OUT_MODELS: dict[str, type[BaseModel]] = {
-    "person": PersonOut,
-    "organization": OrganizationOut,
-    "deal": DealOut,
-    "lead": ItemOut,
-    "project": ItemOut,
-}
+# Kind → plural in paths (/api/v1/deals/…), from the record registry.
+PLURALS = {r.kind: r.plural for r in RECORD_TYPES}
 
 router = APIRouter(
     prefix="/api/v1",
@@ -114,12 +95,13 @@ def _delete(kind: str) -> Handler:
     return delete
 
 
-for _kind, _plural in PLURALS.items():
-    _path = f"/{_plural}/{{external_id}}"
-    _out = OUT_MODELS[_kind]
+for _record in RECORD_TYPES:
+    _kind = _record.kind
+    _path = f"/{_record.plural}/{{external_id}}"
+    _out = _record.output_model
     router.add_api_route(
         _path,
-        _put(_kind, BODY_MODELS[_kind]),
+        _put(_kind, _record.input_model),
         methods=["PUT"],
         name=f"put_{_kind}",
         response_model=_out,
@@ -135,7 +117,7 @@ for _kind, _plural in PLURALS.items():
         response_model=_out,
         summary=f"Read a {_kind}",
     )
-    _removes = _kind in service.REMOVABLE_KINDS
+    _removes = _record.removable
     _delete_kwargs: dict[str, Any] = (
         {"status_code": 204, "response_class": Response, "response_model": None}
         if _removes

@@ -11,12 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from bccd.directory_models import DealOut as DealOut  # re-exported: the registry's output models
 from bccd.directory_models import ExternalId, Name
+from bccd.directory_models import ItemOut as ItemOut
+from bccd.directory_models import OrganizationOut as OrganizationOut
+from bccd.directory_models import PersonOut as PersonOut
 from bccd.mail.addresses import normalize_address
+from bccd.vocabulary import ItemKind, LinkResult, Role, SearchKind, Visibility
 
-ItemType = Literal["deal", "lead", "project"]
-Role = Literal["admin", "regular"]
-Visibility = Literal["private", "shared"]
+ItemType = ItemKind  # the API's name for it (query parameter item_type)
 MAX_ALIASES = 50
 Email = Annotated[str, StringConstraints(min_length=3, max_length=320, strip_whitespace=True)]
 
@@ -129,40 +132,11 @@ class ThreadPatchIn(_In):
 
 
 class LinkResultOut(BaseModel):
-    result: Literal["linked", "replaced", "unlinked", "unchanged"]
+    result: LinkResult
     thread: ThreadOut
 
 
 # -- directory ----------------------------------------------------------------------------------------
-
-
-class OrganizationOut(BaseModel):
-    id: str
-    name: str
-    created_at: str
-
-
-class PersonOut(BaseModel):
-    id: str
-    name: str
-    emails: list[str]
-    organization: str | None
-    created_at: str
-
-
-class ItemOut(BaseModel):
-    type: ItemType
-    id: str
-    title: str
-    person: str | None
-    organization: str | None
-    status: str
-    created_at: str
-    status_changed_at: str
-
-
-class DealOut(ItemOut):
-    participants: list[str]
 
 
 class ImportOut(BaseModel):
@@ -229,7 +203,7 @@ class TokenOut(BaseModel):
 
 
 class SearchHitOut(BaseModel):
-    type: Literal["deal", "lead", "project", "person", "organization"]
+    type: SearchKind
     id: str
     name: str = Field(description="a person's or organization's name, an item's title")
     status: str | None = Field(description="items only")

@@ -37,7 +37,7 @@ async def search(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
 ) -> dict[str, Any]:
-    kinds = list(SEARCH_KINDS)
+    kinds: list[str] = list(SEARCH_KINDS)
     if types is not None:
         kinds = [t.strip().lower() for t in types.split(",") if t.strip()]
         unknown = sorted(set(kinds) - set(SEARCH_KINDS))

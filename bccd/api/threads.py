@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from bccd.api.auth import CurrentUser
 from bccd.api.context import ApiContext, Ctx
-from bccd.api.directory import PLURALS, ExternalIdPath
+from bccd.api.directory import ExternalIdPath
 from bccd.api.errors import ApiError
 from bccd.api.models import (
     ErrorOut,
@@ -22,6 +22,7 @@ from bccd.api.models import (
     ThreadPage,
     ThreadPatchIn,
 )
+from bccd.records import CONTACT_TYPES, RECORD_TYPES, REGISTRY
 from bccd.services.links import change_visibility, link_item, link_record, unlink_item
 from bccd.services.threads import MAX_PAGE, list_visible, show_thread
 from bccd.services.threads import raw_message as read_raw
@@ -57,13 +58,18 @@ def _cursor_id(cursor: str | None) -> int | None:
 
 
 async def _page(
-    ctx: ApiContext, user: User, limit: int, cursor: str | None, **filters: Any
+    ctx: ApiContext,
+    user: User,
+    limit: int,
+    cursor: str | None,
+    records: dict[str, str | None],
+    **filters: Any,
 ) -> dict[str, Any]:
-    """One page of threads the user may read (§3 privacy), newest first."""
+    """One page of threads the user may read (§3 privacy), newest first, linked to every named record."""
     before = _cursor_id(cursor)
-    exts = {kind: filters.pop(f"{kind}_ext", None) for kind in PLURALS}
-    records = {kind: ext for kind, ext in exts.items() if ext is not None}
-    found = await list_visible(ctx.db, actor=user, records=records, limit=limit, before_id=before, **filters)
+    # In registry order, so the first unknown record reported is always the same one.
+    named: dict[str, str] = {k: ext for k in REGISTRY if (ext := records.get(k)) is not None}
+    found = await list_visible(ctx.db, actor=user, records=named, limit=limit, before_id=before, **filters)
     next_cursor = str(found[-1]["id"]) if len(found) == limit else None
     return {"threads": found, "next_cursor": next_cursor}
 
@@ -85,17 +91,18 @@ async def threads(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    filters: dict[str, Any] = {"unlinked": unlinked, "person_ext": person, "organization_ext": organization}
+    filters: dict[str, Any] = {"unlinked": unlinked}
+    records: dict[str, str | None] = {"person": person, "organization": organization}
     if (item_type is None) != (item_id is None):
         raise ApiError(422, "validation_error", "item_type and item_id go together", field="item_id")
     if item_type is not None:
-        filters[f"{item_type}_ext"] = item_id
+        records[item_type] = item_id
     if owner is not None:
         owner_id = user.id if owner == "me" else int(owner)
         if owner_id > MAX_ID:
             raise ApiError(422, "validation_error", "owner: no such user id", field="owner")
         filters["owner_id"] = owner_id
-    return await _page(ctx, user, limit, cursor, **filters)
+    return await _page(ctx, user, limit, cursor, records, **filters)
 
 
 def _record_threads(kind: str) -> Any:
@@ -106,14 +113,15 @@ def _record_threads(kind: str) -> Any:
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
     ) -> dict[str, Any]:
-        return await _page(ctx, user, limit, cursor, **{f"{kind}_ext": external_id})
+        return await _page(ctx, user, limit, cursor, {kind: external_id})
 
     return record_threads
 
 
-for _kind, _plural in PLURALS.items():
+for _record in RECORD_TYPES:
+    _kind = _record.kind
     router.add_api_route(
-        f"/{_plural}/{{external_id}}/threads",
+        f"/{_record.plural}/{{external_id}}/threads",
         _record_threads(_kind),
         methods=["GET"],
         name=f"{_kind}_threads",
@@ -193,10 +201,11 @@ def _record_link(kind: str, linked: bool) -> Any:
     return record_link
 
 
-for _kind in ("person", "organization"):
+for _record in CONTACT_TYPES:
+    _kind = _record.kind
     for _method, _linked in (("PUT", True), ("DELETE", False)):
         router.add_api_route(
-            f"/threads/{{thread_id}}/{PLURALS[_kind]}/{{external_id}}",
+            f"/threads/{{thread_id}}/{_record.plural}/{{external_id}}",
             _record_link(_kind, _linked),
             methods=[_method],
             name=f"{'link' if _linked else 'unlink'}_{_kind}",

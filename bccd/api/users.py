@@ -15,6 +15,7 @@ from bccd.api.models import ErrorOut, TokenOut, UserCreatedOut, UserCreateIn, Us
 from bccd.logs import get_logger
 from bccd.services import users as service
 from bccd.services.users import User
+from bccd.vocabulary import ADMIN
 
 log = get_logger("bccd.api.users")
 MAX_ID = 2**63 - 1
@@ -60,7 +61,7 @@ async def create_user(ctx: Ctx, admin: AdminUser, body: UserCreateIn, response: 
         actor=admin,
         email=body.email,
         name=body.name,
-        admin=body.role == "admin",
+        admin=body.role == ADMIN,
         aliases=body.aliases,
         autolink=body.autolink,
         token=body.token,

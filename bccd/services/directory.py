@@ -10,42 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bccd.directory_models import ItemIn, OrganizationIn, PersonIn
 from bccd.errors import NotFound, UnknownReference
 from bccd.importer import ImportError_ as ImportError_  # re-exported: interfaces report it
 from bccd.importer import ImportResult as ImportResult
 from bccd.importer import import_lines
+from bccd.records import record_type
 from bccd.services.runtime import Database
 from bccd.services.users import User, require_admin
-from bccd.store import directory as store
-
-# Records that are removed on delete; items (deal, lead, project) are only marked deleted (SPEC §2).
-REMOVABLE_KINDS = ("person", "organization")
-
-
-async def _read(conn: AsyncConnection, company_id: int, kind: str, external_id: str) -> dict[str, Any]:
-    if kind == "person":
-        return await store.get_person(conn, company_id, external_id)
-    if kind == "organization":
-        return await store.get_organization(conn, company_id, external_id)
-    return await store.get_item(conn, company_id, kind, external_id)
-
-
-async def _upsert(
-    conn: AsyncConnection, company_id: int, kind: str, external_id: str, body: BaseModel
-) -> bool:
-    if kind == "person":
-        assert isinstance(body, PersonIn)
-        _, created = await store.upsert_person(conn, company_id, external_id, body)
-    elif kind == "organization":
-        assert isinstance(body, OrganizationIn)
-        _, created = await store.upsert_organization(conn, company_id, external_id, body)
-    else:
-        assert isinstance(body, ItemIn)
-        _, created = await store.upsert_item(conn, company_id, kind, external_id, body)
-    return created
+from bccd.store import records as store
 
 
 async def upsert_record(
@@ -54,13 +27,13 @@ async def upsert_record(
     """Create or update a record of the actor's company (admin); returns it and whether it was created."""
     require_admin(actor)
     async with db.write() as conn:
-        created = await _upsert(conn, actor.company_id, kind, external_id, body)
-        return await _read(conn, actor.company_id, kind, external_id), created
+        _, created = await store.upsert_record(conn, actor.company_id, kind, external_id, body)
+        return await store.get_record(conn, actor.company_id, kind, external_id), created
 
 
 async def read_record(db: Database, kind: str, external_id: str, *, actor: User) -> dict[str, Any]:
     async with db.read() as conn:
-        return await _read(conn, actor.company_id, kind, external_id)
+        return await store.get_record(conn, actor.company_id, kind, external_id)
 
 
 async def delete_record(db: Database, kind: str, external_id: str, *, actor: User) -> dict[str, Any] | None:
@@ -68,13 +41,9 @@ async def delete_record(db: Database, kind: str, external_id: str, *, actor: Use
     require_admin(actor)
     try:
         async with db.write() as conn:
-            if kind == "person":
-                await store.delete_person(conn, actor.company_id, external_id)
-            elif kind == "organization":
-                await store.delete_organization(conn, actor.company_id, external_id)
-            else:
-                await store.delete_item(conn, actor.company_id, kind, external_id)
-                return await _read(conn, actor.company_id, kind, external_id)
+            await store.delete_record(conn, actor.company_id, kind, external_id)
+            if record_type(kind).is_item:
+                return await store.get_record(conn, actor.company_id, kind, external_id)
     except UnknownReference:
         # The store names a missing record an unknown reference; as the target of a delete it is not found.
         raise NotFound(f"{kind} {external_id!r} not found") from None

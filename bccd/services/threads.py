@@ -10,15 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from bccd.permissions import check_thread_access
+from bccd.records import record_type
 from bccd.services.runtime import Database
 from bccd.services.users import User
 from bccd.store.directory import record_internal_id
 from bccd.store.thread_views import MAX_PAGE as MAX_PAGE  # re-exported: the largest page
 from bccd.store.thread_views import ThreadFilter, get_raw, get_thread, list_threads
 from bccd.store.threads import thread_header
-
-# The filter key each record kind narrows a listing by.
-_FILTER_KEYS = {"person": "person_id", "organization": "organization_id"}
 
 
 async def list_visible(
@@ -42,7 +40,7 @@ async def list_visible(
     filters: dict[str, Any] = {}
     async with db.read() as conn:
         for kind, external_id in (records or {}).items():
-            key = _FILTER_KEYS.get(kind, "item_id")
+            key = "item_id" if record_type(kind).is_item else f"{kind}_id"  # a ThreadFilter field
             filters[key] = await record_internal_id(conn, company_id, kind, external_id)
         return await list_threads(
             conn,

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.store.schema import items, organizations, person_emails, persons
+from bccd.vocabulary import ITEM_KINDS, SearchKind
 
-SEARCH_KINDS = ("deal", "lead", "project", "person", "organization")
+SEARCH_KINDS: tuple[str, ...] = get_args(SearchKind)  # deal, lead, project, person, organization
 MAX_QUERY_CHARS = 200
 MAX_RESULTS = 100
 LIKE_ESCAPE = "\\"
@@ -149,7 +150,7 @@ async def search_directory(
         return []
     p = _Patterns(await _folder(conn), query)
     parts = []
-    item_kinds = [k for k in wanted if k in ("deal", "lead", "project")]
+    item_kinds: list[str] = [k for k in wanted if k in ITEM_KINDS]
     if item_kinds:
         parts.append(_items_select(p, company_id, item_kinds))
     if "person" in wanted:

@@ -23,6 +23,7 @@ from bccd.store.schema import (
     threads,
 )
 from bccd.store.users import NotFound
+from bccd.vocabulary import VISIBILITIES
 
 AUTO_ACTOR = "bccd"
 
@@ -217,7 +218,7 @@ async def set_record_link(
 
 
 async def set_visibility(conn: AsyncConnection, thread_id: int, visibility: str, *, actor: str) -> bool:
-    if visibility not in ("private", "shared"):
+    if visibility not in VISIBILITIES:
         raise ValueError("visibility must be private or shared")
     header = await _locked_header(conn, thread_id)
     if header.visibility == visibility:

@@ -18,6 +18,7 @@ from bccd.errors import Conflict as Conflict  # re-exported: defined once in bcc
 from bccd.errors import NotFound as NotFound
 from bccd.mail.addresses import normalize_address
 from bccd.store.schema import api_tokens, companies, user_addresses, users
+from bccd.vocabulary import ADMIN, REGULAR, ROLES, SENDER_POLICIES
 
 SMART_BCC_RANDOM_BYTES = 10  # 80 bits ≥ the 64 bits SPEC §8 asks for
 API_TOKEN_RANDOM_BYTES = 32
@@ -49,7 +50,7 @@ class User:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN
 
     @property
     def addresses(self) -> frozenset[str]:
@@ -107,7 +108,7 @@ async def create_company(
     conn: AsyncConnection, name: str, *, sender_policy: str = "owner", never_log: Iterable[str] = ()
 ) -> Company:
     name = _check_name(name, "company")
-    if sender_policy not in ("owner", "company", "any"):
+    if sender_policy not in SENDER_POLICIES:
         raise ValueError("sender_policy must be owner, company or any")
     never = tuple(sorted({n.strip().lower() for n in never_log if n.strip()}))
     result = await conn.execute(
@@ -128,7 +129,7 @@ async def update_company(
 ) -> Company:
     values: dict[str, Any] = {}
     if sender_policy is not None:
-        if sender_policy not in ("owner", "company", "any"):
+        if sender_policy not in SENDER_POLICIES:
             raise ValueError("sender_policy must be owner, company or any")
         values["sender_policy"] = sender_policy
     if never_log is not None:
@@ -213,7 +214,7 @@ async def lock_admins(conn: AsyncConnection, company_id: int) -> list[int]:
     """
     stmt = (
         select(users.c.id)
-        .where(users.c.company_id == company_id, users.c.role == "admin")
+        .where(users.c.company_id == company_id, users.c.role == ADMIN)
         .order_by(users.c.id)
         .with_for_update()
     )
@@ -292,7 +293,7 @@ async def create_user(
                 company_id=company_id,
                 name=name,
                 email=login,
-                role="admin" if admin else "regular",
+                role=ADMIN if admin else REGULAR,
                 autolink=autolink,
                 smart_bcc_local=new_smart_bcc_local(),
                 created_at=_now(),
@@ -331,7 +332,7 @@ async def update_user(
     if autolink is not None:
         values["autolink"] = autolink
     if role is not None:
-        if role not in ("admin", "regular"):
+        if role not in ROLES:
             raise ValueError("role must be admin or regular")
         values["role"] = role
     if name is not None:
