@@ -187,7 +187,8 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
         records=records,
         limit=args.limit,
     )
-    _emit(args, {"threads": found}, "\n".join(_thread_line(t) for t in found) or "no threads")
+    listed = [t.as_json() for t in found]
+    _emit(args, {"threads": listed}, "\n".join(_thread_line(t) for t in listed) or "no threads")
 
 
 def _explain(t: dict[str, Any]) -> str:
@@ -212,7 +213,7 @@ def _explain(t: dict[str, Any]) -> str:
 
 
 async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    thread = await thread_reads.show_thread(db, args.thread, actor=None)
+    thread = (await thread_reads.show_thread(db, args.thread, actor=None)).as_json()
     _emit(args, thread, _explain(thread))
 
 
@@ -235,7 +236,9 @@ async def cmd_link(args: argparse.Namespace, settings: Settings, db: Database) -
             EXIT_CONFLICT,
         ) from None
     _emit(
-        args, {"result": result, "thread": thread}, f"{result}: thread {args.thread} → {args.type} {args.id}"
+        args,
+        {"result": result, "thread": thread.as_json()},
+        f"{result}: thread {args.thread} → {args.type} {args.id}",
     )
 
 
@@ -244,7 +247,7 @@ async def cmd_unlink(args: argparse.Namespace, settings: Settings, db: Database)
     changed, thread = await unlink_item(db, args.thread, actor=actor)
     _emit(
         args,
-        {"result": "unlinked" if changed else "unchanged", "thread": thread},
+        {"result": "unlinked" if changed else "unchanged", "thread": thread.as_json()},
         f"thread {args.thread} " + ("unlinked" if changed else "had no item"),
     )
 

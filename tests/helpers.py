@@ -168,12 +168,13 @@ async def send(port: int, rcpts: list[str], data: bytes, *, mail_from: str = "al
 
 async def threads_of(db: Database, company_id: int, **filters: Any) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        return await list_threads(conn, ThreadFilter(company_id=company_id, **filters), limit=200)
+        found = await list_threads(conn, ThreadFilter(company_id=company_id, **filters), limit=200)
+    return [t.as_json() for t in found]
 
 
 async def thread(db: Database, thread_id: int) -> dict[str, Any]:
     async with db.read() as conn:
-        return await get_thread(conn, thread_id)
+        return (await get_thread(conn, thread_id)).as_json()
 
 
 async def only_thread(db: Database, company_id: int) -> dict[str, Any]:

@@ -70,8 +70,8 @@ async def _page(
     # In registry order, so the first unknown record reported is always the same one.
     named: dict[str, str] = {k: ext for k in REGISTRY if (ext := records.get(k)) is not None}
     found = await list_visible(ctx.db, actor=user, records=named, limit=limit, before_id=before, **filters)
-    next_cursor = str(found[-1]["id"]) if len(found) == limit else None
-    return {"threads": found, "next_cursor": next_cursor}
+    next_cursor = str(found[-1].id) if len(found) == limit else None
+    return {"threads": [t.as_json() for t in found], "next_cursor": next_cursor}
 
 
 @router.get("/threads", response_model=ThreadPage, summary="Threads the caller may read, newest first")
@@ -133,7 +133,7 @@ for _record in RECORD_TYPES:
 
 @router.get("/threads/{thread_id}", response_model=ThreadOut, summary="One thread (the CLI's thread JSON)")
 async def thread(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, Any]:
-    return await show_thread(ctx.db, thread_id, actor=user)
+    return (await show_thread(ctx.db, thread_id, actor=user)).as_json()
 
 
 @router.get(
@@ -160,7 +160,7 @@ async def patch_thread(
     ctx: Ctx, user: CurrentUser, thread_id: ThreadId, body: ThreadPatchIn
 ) -> dict[str, Any]:
     _, found = await change_visibility(ctx.db, thread_id, body.visibility, actor=user)
-    return found
+    return found.as_json()
 
 
 @router.put(
@@ -177,7 +177,7 @@ async def put_item(
     replace: Annotated[bool, Query(description="move an existing link to this item")] = False,
 ) -> dict[str, Any]:
     result, found = await link_item(ctx.db, thread_id, body.type, body.id, actor=user, replace=replace)
-    return {"result": result, "thread": found}
+    return {"result": result, "thread": found.as_json()}
 
 
 @router.delete(
@@ -187,7 +187,7 @@ async def put_item(
 )
 async def delete_item(ctx: Ctx, user: CurrentUser, thread_id: ThreadId) -> dict[str, Any]:
     changed, found = await unlink_item(ctx.db, thread_id, actor=user)
-    return {"result": "unlinked" if changed else "unchanged", "thread": found}
+    return {"result": "unlinked" if changed else "unchanged", "thread": found.as_json()}
 
 
 def _record_link(kind: str, linked: bool) -> Any:
@@ -196,7 +196,7 @@ def _record_link(kind: str, linked: bool) -> Any:
     ) -> dict[str, Any]:
         changed, found = await link_record(ctx.db, thread_id, kind, external_id, actor=user, linked=linked)
         result = ("linked" if linked else "unlinked") if changed else "unchanged"
-        return {"result": result, "thread": found}
+        return {"result": result, "thread": found.as_json()}
 
     return record_link
 

@@ -5,8 +5,6 @@ The CLI and the HTTP API both call these; each change is one write transaction.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bccd.logs import get_logger
 from bccd.permissions import actor_name, check_thread_access, check_visibility_change
 from bccd.services.runtime import Database
@@ -14,13 +12,14 @@ from bccd.store.directory import item_internal_id, record_internal_id
 from bccd.store.thread_views import get_thread
 from bccd.store.threads import clear_item, set_item, set_record_link, set_visibility, thread_header
 from bccd.store.users import User
+from bccd.thread_models import ThreadView
 
 log = get_logger("bccd.linking")
 
 
 async def link_item(
     db: Database, thread_id: int, kind: str, external_id: str, *, actor: User | None, replace: bool = False
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, ThreadView]:
     """M2/M4: link the thread to any item of its company. Raises AlreadyLinked (409) unless `replace`."""
     async with db.write() as conn:
         header = await thread_header(conn, thread_id)
@@ -38,7 +37,7 @@ async def link_item(
     return result, thread
 
 
-async def unlink_item(db: Database, thread_id: int, *, actor: User | None) -> tuple[bool, dict[str, Any]]:
+async def unlink_item(db: Database, thread_id: int, *, actor: User | None) -> tuple[bool, ThreadView]:
     async with db.write() as conn:
         header = await thread_header(conn, thread_id)
         check_thread_access(actor, header, write=True)
@@ -51,7 +50,7 @@ async def unlink_item(db: Database, thread_id: int, *, actor: User | None) -> tu
 
 async def link_record(
     db: Database, thread_id: int, kind: str, external_id: str, *, actor: User | None, linked: bool
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[bool, ThreadView]:
     """M3: link or unlink a person or organization by hand."""
     async with db.write() as conn:
         header = await thread_header(conn, thread_id)
@@ -74,7 +73,7 @@ async def link_record(
 
 async def change_visibility(
     db: Database, thread_id: int, visibility: str, *, actor: User | None
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[bool, ThreadView]:
     async with db.write() as conn:
         header = await thread_header(conn, thread_id)
         check_visibility_change(actor, header)

@@ -17,6 +17,7 @@ from bccd.store.directory import record_internal_id
 from bccd.store.thread_views import MAX_PAGE as MAX_PAGE  # re-exported: the largest page
 from bccd.store.thread_views import ThreadFilter, get_raw, get_thread, list_threads
 from bccd.store.threads import thread_header
+from bccd.thread_models import ThreadSummary, ThreadView
 
 
 async def list_visible(
@@ -29,7 +30,7 @@ async def list_visible(
     records: Mapping[str, str] | None = None,
     limit: int = 50,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ThreadSummary]:
     """Threads newest first, `before_id` the cursor. A user lists their own company; `records` maps a
     record kind (person, organization, deal, lead, project) to the external id a thread must be linked to.
     """
@@ -57,8 +58,8 @@ async def list_visible(
         )
 
 
-async def show_thread(db: Database, thread_id: int, *, actor: User | None) -> dict[str, Any]:
-    """The thread JSON, if the actor may read it (NotFound for another company, PermissionDenied)."""
+async def show_thread(db: Database, thread_id: int, *, actor: User | None) -> ThreadView:
+    """The thread, if the actor may read it (NotFound for another company, PermissionDenied)."""
     async with db.read() as conn:
         if actor is None:
             return await get_thread(conn, thread_id)

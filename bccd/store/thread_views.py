@@ -1,4 +1,5 @@
-"""Thread reads: the thread JSON shared by CLI and API, listings with filters and cursor pagination."""
+"""Thread reads: the typed thread (bccd.thread_models) shared by CLI and API, listings with filters and
+cursor pagination."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ from bccd.store.schema import (
     threads,
 )
 from bccd.store.users import NotFound
+from bccd.thread_models import (
+    Decision,
+    HistoryEntry,
+    ItemRef,
+    MessageView,
+    ParticipantView,
+    ThreadSummary,
+    ThreadView,
+)
 
 MAX_PAGE = 200
 
@@ -59,20 +69,19 @@ async def _ext_ids(
     return out
 
 
-def _summary(row: Any, thread_persons_: list[str], thread_orgs: list[str]) -> dict[str, Any]:
-    item = None if row["item_type"] is None else {"type": row["item_type"], "id": row["item_ext"]}
-    decision = dict(row["decision"])
-    return {
-        "id": int(row["id"]),
-        "owner": int(row["owner_id"]),
-        "subject": row["subject"],
-        "created_at": _iso(row["created_at"]),
-        "visibility": row["visibility"],
-        "item": item,
-        "persons": thread_persons_,
-        "organizations": thread_orgs,
-        "decision": decision,
-    }
+def _summary(row: Any, thread_persons_: list[str], thread_orgs: list[str]) -> ThreadSummary:
+    item = None if row["item_type"] is None else ItemRef(row["item_type"], row["item_ext"])
+    return ThreadSummary(
+        id=int(row["id"]),
+        owner=int(row["owner_id"]),
+        subject=row["subject"],
+        created_at=_iso(row["created_at"]),
+        visibility=row["visibility"],
+        item=item,
+        persons=tuple(thread_persons_),
+        organizations=tuple(thread_orgs),
+        decision=Decision.from_json(row["decision"]),
+    )
 
 
 def _base() -> Select[Any]:
@@ -83,10 +92,8 @@ def _base() -> Select[Any]:
     ).outerjoin(items, items.c.id == threads.c.item_id)
 
 
-async def get_thread(
-    conn: AsyncConnection, thread_id: int, *, company_id: int | None = None
-) -> dict[str, Any]:
-    """The full thread JSON (SPEC thread shape). With company_id, another company's thread is NotFound."""
+async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int | None = None) -> ThreadView:
+    """The full thread (SPEC thread shape). With company_id, another company's thread is NotFound."""
     stmt = (
         _base()
         .add_columns(
@@ -111,44 +118,36 @@ async def get_thread(
         raise NotFound(f"thread {thread_id} not found")
     linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, [thread_id])
     linked_orgs = await _ext_ids(conn, thread_organizations, "organization_id", organizations, [thread_id])
-    out = _summary(row, linked_persons[thread_id], linked_orgs[thread_id])
-    out["message"] = {
-        "message_id": row["m_message_id"],
-        "date": row["m_date"],
-        "subject": row["m_subject"],
-        "from": row["from_addrs"],
-        "to": row["to_addrs"],
-        "cc": row["cc_addrs"],
-        "size": row["m_size"],
-        "attachments": row["attachments"],
-        "defects": row["defects"],
-        "forward": row["forward"],
-    }
+    summary = _summary(row, linked_persons[thread_id], linked_orgs[thread_id])
+    message = MessageView(
+        message_id=row["m_message_id"],
+        date=row["m_date"],
+        subject=row["m_subject"],
+        from_=row["from_addrs"],
+        to=row["to_addrs"],
+        cc=row["cc_addrs"],
+        size=row["m_size"],
+        attachments=row["attachments"],
+        defects=row["defects"],
+        forward=row["forward"],
+    )
     parts = await conn.execute(
         select(thread_participants, persons.c.external_id.label("person_ext"))
         .outerjoin(persons, persons.c.id == thread_participants.c.person_id)
         .where(thread_participants.c.thread_id == thread_id)
         .order_by(thread_participants.c.id)
     )
-    out["participants"] = [
-        {"address": p["address"], "name": p["name"], "role": p["role"], "person": p["person_ext"]}
-        for p in parts.mappings()
-    ]
+    participants = tuple(
+        ParticipantView(p["address"], p["name"], p["role"], p["person_ext"]) for p in parts.mappings()
+    )
     hist = await conn.execute(
         select(link_history).where(link_history.c.thread_id == thread_id).order_by(link_history.c.id)
     )
-    out["history"] = [
-        {
-            "actor": h["actor"],
-            "at": _iso(h["at"]),
-            "action": h["action"],
-            "before": h["before"],
-            "after": h["after"],
-            "reason": h["reason"],
-        }
+    history = tuple(
+        HistoryEntry(h["actor"], _iso(h["at"]), h["action"], h["before"], h["after"], h["reason"])
         for h in hist.mappings()
-    ]
-    return out
+    )
+    return ThreadView(summary, message, participants, history)
 
 
 async def get_raw(conn: AsyncConnection, thread_id: int) -> bytes:
@@ -192,7 +191,7 @@ def _apply_filter(stmt: Select[Any], f: ThreadFilter) -> Select[Any]:
 
 async def list_threads(
     conn: AsyncConnection, f: ThreadFilter, *, limit: int = 50, before_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ThreadSummary]:
     """Threads matching the filter, newest first; `before_id` is the cursor (ids grow with acceptance)."""
     limit = max(1, min(limit, MAX_PAGE))
     stmt = _apply_filter(_base(), f)

@@ -41,7 +41,7 @@ async def test_f3_duplicate_workflow(make_app: AppFactory) -> None:
 
     # Linked by hand to deal A (M2), by its owner.
     result, linked = await link_item(app.db, first["id"], "deal", "A", actor=world.owner)
-    assert result == "linked" and linked["item"] == {"type": "deal", "id": "A"}
+    assert result == "linked" and linked.as_json()["item"] == {"type": "deal", "id": "A"}
     with pytest.raises(AlreadyLinked):  # a second deal needs the duplicate, not a second link
         await link_item(app.db, first["id"], "deal", "B", actor=world.owner)
 

@@ -72,7 +72,7 @@ async def test_hostile_mail_is_stored_on_every_backend(store_db: Database, world
     async with store_db.write() as conn:
         (stored,) = await store_message_threads(conn, row, [thread_draft])
     async with store_db.read() as conn:
-        thread = await get_thread(conn, stored.id)
+        thread = (await get_thread(conn, stored.id)).as_json()
         assert await get_raw(conn, stored.id) == raw  # the bytes are kept verbatim whatever else happened
     assert [p["address"] for p in thread["participants"]] == [p.address for p in participants]
     assert thread["subject"] == parsed.subject

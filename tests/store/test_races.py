@@ -82,7 +82,7 @@ async def _deals(db: Database, world: World, n: int) -> list[int]:
 
 async def _history(db: Database, thread_id: int) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        return list((await get_thread(conn, thread_id))["history"])
+        return list((await get_thread(conn, thread_id)).as_json()["history"])
 
 
 async def test_different_links_to_one_thread_at_once_exactly_one_wins(
@@ -126,7 +126,7 @@ async def test_concurrent_replaces_and_unlinks_keep_an_honest_history(
     for previous, current in itertools.pairwise(history):
         assert current["before"] == previous["after"], history
     async with store_db.read() as conn:
-        final = (await get_thread(conn, thread_id))["item"]
+        final = (await get_thread(conn, thread_id)).as_json()["item"]
     assert history[-1]["after"] == {"item": final}
 
 

@@ -15,7 +15,7 @@ from tests.store.factories import PAULA, PETER, STRANGER, World, new_thread
 
 async def _ids(db: Database, f: ThreadFilter, **kw: int) -> list[int]:
     async with db.read() as conn:
-        return [t["id"] for t in await list_threads(conn, f, **kw)]
+        return [t.id for t in await list_threads(conn, f, **kw)]
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ async def test_cursor_pagination_visits_every_thread_once(
         if not page:
             break
         assert len(page) <= 2
-        seen += [t["id"] for t in page]
-        before = page[-1]["id"]
+        seen += [t.id for t in page]
+        before = page[-1].id
     assert seen == await _ids(store_db, f)
     assert len(seen) == 5
     assert len(await _ids(store_db, f, limit=0)) == 1  # limits are clamped, never unbounded
@@ -107,7 +107,7 @@ async def test_get_thread_is_company_scoped(
         thread = await get_thread(conn, threads_of["eve"], company_id=world.other_company_id)
         with pytest.raises(NotFound):
             await get_thread(conn, threads_of["eve"], company_id=world.company_id)
-    assert thread["item"] == {"type": "deal", "id": "gd-1"}
+    assert thread.as_json()["item"] == {"type": "deal", "id": "gd-1"}
     summaries = {s["id"]: s for s in await _list_all(store_db, world)}
     full = await _get(store_db, threads_of["a_shared"])
     # The listing's summary is the full thread minus its message, participants and history.
@@ -118,9 +118,9 @@ async def test_get_thread_is_company_scoped(
 
 async def _list_all(db: Database, world: World) -> list[dict[str, object]]:
     async with db.read() as conn:
-        return await list_threads(conn, ThreadFilter(company_id=world.company_id))
+        return [t.as_json() for t in await list_threads(conn, ThreadFilter(company_id=world.company_id))]
 
 
 async def _get(db: Database, thread_id: int) -> dict[str, object]:
     async with db.read() as conn:
-        return await get_thread(conn, thread_id)
+        return (await get_thread(conn, thread_id)).as_json()

@@ -30,7 +30,7 @@ async def test_a_stored_thread_reads_back_whole(store_db: Database, world: World
     )
     assert stored.created and stored.owner_id == world.alice.id
     async with store_db.read() as conn:
-        thread = await get_thread(conn, stored.id)
+        thread = (await get_thread(conn, stored.id)).as_json()
         raw = await get_raw(conn, stored.id)
     assert raw == msg.raw  # verbatim bytes (§3)
     assert thread["owner"] == world.alice.id and thread["subject"] == "Q"
@@ -82,7 +82,7 @@ async def test_one_message_for_n_owners_is_n_threads_each_decided_alone(
     assert all(s.created for s in stored) and len({s.id for s in stored}) == 3
     assert await count(store_db, messages) == 1
     async with store_db.read() as conn:
-        got = [await get_thread(conn, s.id) for s in stored]
+        got = [(await get_thread(conn, s.id)).as_json() for s in stored]
     assert [(t["item"], t["decision"]["reason"]) for t in got] == [
         ({"type": "deal", "id": "d-1"}, "linked"),
         (None, "autolink_disabled"),  # L2; L1 still links the person
@@ -95,7 +95,7 @@ async def test_one_message_for_n_owners_is_n_threads_each_decided_alone(
     assert again[0].created and not again[1].created and again[1].id == stored[0].id
     assert await count(store_db, threads) == 4
     async with store_db.read() as conn:
-        eves = await get_thread(conn, again[0].id)
+        eves = (await get_thread(conn, again[0].id)).as_json()
     assert (eves["item"], eves["persons"]) == ({"type": "deal", "id": "gd-1"}, ["g-1"])
 
 
@@ -129,7 +129,7 @@ async def test_set_item_compare_and_set(store_db: Database, world: World) -> Non
         assert (
             await set_item(conn, thread_id, world.ids["deal:d-2"], actor="user:2", replace=True) == "replaced"
         )
-        thread = await get_thread(conn, thread_id)
+        thread = (await get_thread(conn, thread_id)).as_json()
     assert thread["item"] == {"type": "deal", "id": "d-2"}
     assert [(h["actor"], h["action"], h["before"], h["after"]) for h in thread["history"][1:]] == [
         ("user:1", "link_item", {"item": None}, {"item": {"type": "lead", "id": "l-1"}}),
@@ -153,7 +153,7 @@ async def test_clear_item(store_db: Database, world: World) -> None:
     async with store_db.write() as conn:
         assert await clear_item(conn, thread_id, actor="user:1") is True
         assert await clear_item(conn, thread_id, actor="user:1") is False
-        thread = await get_thread(conn, thread_id)
+        thread = (await get_thread(conn, thread_id)).as_json()
     assert thread["item"] is None
     assert thread["persons"] == ["p-1"]  # M3: unlink takes the item only
     assert [(h["action"], h["before"], h["after"]) for h in thread["history"]] == [
@@ -182,7 +182,7 @@ async def test_person_and_organization_links_by_hand(store_db: Database, world: 
         assert await set_record_link(conn, thread_id, "organization", o1, actor="user:1", linked=True)
         assert await set_record_link(conn, thread_id, "person", p2, actor="user:1", linked=False)
         assert not await set_record_link(conn, thread_id, "person", p2, actor="user:1", linked=False)
-        thread = await get_thread(conn, thread_id)
+        thread = (await get_thread(conn, thread_id)).as_json()
     assert thread["persons"] == [] and thread["organizations"] == ["o-1"]
     assert [h["action"] for h in thread["history"]] == [
         "auto_link",

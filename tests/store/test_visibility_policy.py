@@ -58,7 +58,7 @@ async def test_python_check_and_sql_predicate_agree(store_db: Database, world: W
         by_sql = {names[i] for i in await _sql_visible(store_db, actor)}
         assert by_python == by_sql == want, who
         # The interfaces' two paths (a listing, one thread) give the same answer as the policy.
-        listed = {names[t["id"]] for t in await thread_reads.list_visible(store_db, actor=actor, limit=200)}
+        listed = {names[t.id] for t in await thread_reads.list_visible(store_db, actor=actor, limit=200)}
         assert listed == want, who
         for h in headers:
             if VISIBILITY.allows(h, actor):
