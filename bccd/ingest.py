@@ -60,8 +60,7 @@ class RcptResolution:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    threads: tuple[StoredThread, ...]
-    refused_owner_ids: tuple[int, ...]  # refused by the company's sender policy (S5)
+    threads: tuple[StoredThread, ...]  # empty: the sender policy (S5) refused every owner
 
     @property
     def accepted(self) -> bool:
@@ -194,12 +193,10 @@ class Ingestor:
         for rcpt in recipients:
             by_owner.setdefault(rcpt.owner.id, rcpt)  # one thread per owner; the first tag wins
         drafts: list[ThreadDraft] = []
-        refused: list[int] = []
         async with self._db.read() as conn:
             for rcpt in by_owner.values():
                 company = rcpt.company
                 if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed):
-                    refused.append(rcpt.owner.id)
                     log.info("sender_refused", owner=rcpt.owner.id, policy=company.sender_policy)
                     continue
                 drafts.append(
@@ -208,7 +205,7 @@ class Ingestor:
                     )
                 )
         if not drafts:
-            return Delivery((), tuple(refused))
+            return Delivery(())
         row = message_row(raw, sha256, parsed, forward)
 
         stored = await self._commits.submit_message(row, drafts)
@@ -227,7 +224,7 @@ class Ingestor:
                 rule=draft.decision.rule,
                 item=draft.decision.item.as_json() if draft.decision.item else None,
             )
-        return Delivery(tuple(stored), tuple(refused))
+        return Delivery(tuple(stored))
 
     async def _sender_allowed(
         self,

@@ -15,10 +15,11 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from bccd.directory_models import DealIn, LeadIn, OrganizationIn, PersonIn, ProjectIn
+from bccd.services.companies import update_settings
 from bccd.store.database import Database
 from bccd.store.directory import upsert_item, upsert_organization, upsert_person
 from bccd.store.thread_views import ThreadFilter, get_thread, list_threads
-from bccd.store.users import User, create_company, create_user, update_company
+from bccd.store.users import User, create_company, create_user
 
 BCC_DOMAIN = "bcc.test"
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -55,8 +56,8 @@ async def seed_world(db: Database, *, sender_policy: str = "owner") -> World:
 
 
 async def set_policy(db: Database, company_id: int, policy: str) -> None:
-    async with db.write() as conn:
-        await update_company(conn, company_id, sender_policy=policy)
+    """Through the company-settings use case (bccd.services.companies), as an interface would."""
+    await update_settings(db, company_id, sender_policy=policy)
 
 
 async def add_org(db: Database, company_id: int, ext: str, name: str) -> None:
