@@ -16,6 +16,14 @@ DEFAULT_MAX_CONNECTIONS = 200
 DEFAULT_COMMAND_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: server timeout of at least 5 minutes
 DEFAULT_DATA_TIMEOUT = 600.0  # whole-DATA deadline: a slow-loris sender cannot hold a slot forever
 DEFAULT_LINE_LENGTH = 1000  # RFC 5321 §4.5.3.1.6 text line incl. CRLF; we accept up to 998+CRLF+slack
+DEFAULT_DATA_LINE_CAP = 1024 * 1024  # longer DATA lines are accepted (a defect) up to this hard cap
+DEFAULT_MAX_CONNECTIONS_PER_IP = 20
+DEFAULT_SESSION_TIMEOUT = 1800.0  # a whole session, however busy: NOOPs cannot keep a slot forever
+DEFAULT_MAX_COMMANDS = 10_000  # commands per session
+DEFAULT_COMMAND_RATE = 100.0  # commands per second per session, sustained (bursts of 10 s worth)
+DEFAULT_MAX_IDLE_COMMANDS = 100  # NOOP, RSET, HELP, VRFY, EXPN, HELO/EHLO each, per session
+DEFAULT_MAX_FAILED_RCPTS = 20  # refused RCPTs per session before 421 (address harvesting)
+DEFAULT_DRAIN_TIMEOUT = 30.0  # seconds DATA in progress may take to finish after SIGTERM
 DEFAULT_DB_URL = "sqlite+aiosqlite:///./bccd.sqlite3"
 
 
@@ -34,6 +42,14 @@ class SmtpSettings(_Frozen):
     command_timeout: float = Field(default=DEFAULT_COMMAND_TIMEOUT, gt=0)
     data_timeout: float = Field(default=DEFAULT_DATA_TIMEOUT, gt=0)
     max_line_length: int = Field(default=DEFAULT_LINE_LENGTH, ge=78)
+    max_data_line_length: int = Field(default=DEFAULT_DATA_LINE_CAP, ge=1000)
+    max_connections_per_ip: int = Field(default=DEFAULT_MAX_CONNECTIONS_PER_IP, gt=0)
+    session_timeout: float = Field(default=DEFAULT_SESSION_TIMEOUT, gt=0)
+    max_commands: int = Field(default=DEFAULT_MAX_COMMANDS, gt=0)
+    command_rate: float = Field(default=DEFAULT_COMMAND_RATE, gt=0)
+    max_idle_commands: int = Field(default=DEFAULT_MAX_IDLE_COMMANDS, gt=0)
+    max_failed_rcpts: int = Field(default=DEFAULT_MAX_FAILED_RCPTS, gt=0)
+    drain_timeout: float = Field(default=DEFAULT_DRAIN_TIMEOUT, ge=0)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     reuse_port: bool = False
