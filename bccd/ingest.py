@@ -116,9 +116,14 @@ def parse_and_detect(raw: bytes) -> tuple[ParsedMessage, ForwardDetection | None
 
 
 def message_row(
-    raw: bytes, sha256: str, parsed: ParsedMessage, forward: ForwardDetection | None
+    raw: bytes,
+    sha256: str,
+    parsed: ParsedMessage,
+    forward: ForwardDetection | None,
+    transport_defects: Sequence[str] = (),
 ) -> MessageRow:
-    defects = sorted(set(parsed.defects) | set(forward.defects if forward else ()))
+    """`transport_defects`: what the SMTP layer saw (e.g. `line_too_long`), stored with the parse's."""
+    defects = sorted(set(parsed.defects) | set(forward.defects if forward else ()) | set(transport_defects))
     return MessageRow(
         sha256=sha256,
         raw=raw,
@@ -178,6 +183,7 @@ class Ingestor:
         recipients: Sequence[Recipient],
         *,
         session_id: str | None = None,
+        defects: Sequence[str] = (),
     ) -> Delivery:
         """Parse once, decide per owner, commit everything in one transaction; return after the commit."""
         started = time.perf_counter()
@@ -206,7 +212,7 @@ class Ingestor:
                 )
         if not drafts:
             return Delivery(())
-        row = message_row(raw, sha256, parsed, forward)
+        row = message_row(raw, sha256, parsed, forward, defects)
 
         stored = await self._commits.submit_message(row, drafts)
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)

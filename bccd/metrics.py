@@ -14,6 +14,18 @@ class Metrics:
         self.smtp_connections = Gauge(
             "bccd_smtp_connections", "SMTP connections open now", registry=self.registry
         )
+        self.smtp_refused = Counter(
+            "bccd_smtp_connections_refused",
+            "SMTP connections refused at connect, by reason (connection_cap, ip_cap, closing)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.smtp_closed = Counter(
+            "bccd_smtp_sessions_closed",
+            "SMTP sessions closed by the server before QUIT, by reason (timeouts, caps, shutdown)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.smtp_replies = Counter(
             "bccd_smtp_replies",
             "Final replies to RCPT and DATA, by command and reply code",

@@ -10,6 +10,8 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: not a Smart Bcc domain"  # S1, T3
 UNKNOWN_ADDRESS = "550 5.1.1 No such Smart Bcc address"  # S1
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # S4, RFC 5321 §4.5.3.1.10
 RCPT_TEMPFAIL = "451 4.3.0 Temporary failure looking up recipient, try again later"
+MALFORMED_ADDRESS = "553 5.1.3 Malformed address"  # e.g. not valid UTF-8 (RFC 6531 §3.2)
+TOO_MANY_FAILED_RCPTS = "421 4.7.0 Too many refused recipients, closing connection"
 
 # MAIL (SPEC S4)
 SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"  # RFC 1870
@@ -18,12 +20,16 @@ SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"  # R
 STORED = "250 2.0.0 OK: stored"
 TEMPFAIL = "451 4.3.0 Temporary failure, message not stored; try again later"  # S2
 SENDER_REFUSED = "550 5.7.1 Sender not allowed to use this Smart Bcc address"  # S5
-LINE_TOO_LONG = "500 5.5.2 Line too long"  # RFC 5321 §4.5.3.1.6
+LINE_TOO_LONG = "500 5.5.2 Line too long: a DATA line exceeds the server's hard cap"  # RFC 5321 §4.5.3.1.6
 
 # Connection (SPEC S4)
 TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
 TIMEOUT = "421 4.4.2 Timeout exceeded, closing connection"  # RFC 5321 §4.5.3.2, S4
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+TOO_MANY_FROM_IP = "421 4.7.0 Too many connections from your address, try again later"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands in one session, closing connection"
+COMMANDS_TOO_FAST = "421 4.7.0 Commands sent too fast, closing connection"
+SESSION_TOO_LONG = "421 4.4.2 Session time limit exceeded, closing connection"
 AUTH_NOT_OFFERED = "502 5.5.1 AUTH not supported: Smart Bcc needs no authentication"  # T3
 
 # aiosmtpd's own fixed texts, rewritten so clients always get enhanced status codes.

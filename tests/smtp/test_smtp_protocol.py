@@ -182,12 +182,39 @@ class TestS4Limits:
         assert b"354" in replies and b"421 4.4.2" in replies
         assert await threads_of(app.db, world.company_id) == []  # a cut-off message is never stored
 
-    async def test_line_too_long(self, make_app: AppFactory) -> None:
-        app, world = await _app(make_app, max_line_length=200)
-        raw = make_mail().replace(b"Hello,", b"H" * 500)
+    async def test_long_line_is_stored_verbatim_with_a_defect(self, make_app: AppFactory) -> None:
+        """Issue 12 item 5: a line over RFC 5321's limit is the user's own client's doing; refusing it
+        would bounce their Bcc copy. Stored byte for byte, the defect recorded."""
+        from bccd.store.thread_views import get_raw
+
+        app, world = await _app(make_app)
+        long_line = b"H" * 5000
+        raw = make_mail().replace(b"Hello,", long_line)
         result = await send(app.smtp.port, [world.bcc], raw)
-        assert result.code == 500 and result.message.startswith("5.5.2")
+        assert result.code == 250 and result.message.startswith("2.0.0")
+        [summary] = await threads_of(app.db, world.company_id)
+        from tests.helpers import thread
+
+        stored = await thread(app.db, summary["id"])
+        assert "line_too_long" in stored["message"]["defects"]
+        async with app.db.read() as conn:
+            assert long_line + b"\r\n" in await get_raw(conn, summary["id"])
+
+    async def test_short_lines_record_no_long_line_defect(self, make_app: AppFactory) -> None:
+        app, world = await _app(make_app)
+        assert (await send(app.smtp.port, [world.bcc], make_mail())).code == 250
+        [summary] = await threads_of(app.db, world.company_id)
+        from tests.helpers import thread
+
+        assert "line_too_long" not in (await thread(app.db, summary["id"]))["message"]["defects"]
+
+    async def test_line_over_the_hard_cap_is_a_clear_5xx(self, make_app: AppFactory) -> None:
+        app, world = await _app(make_app, max_data_line_length=4000)
+        raw = make_mail().replace(b"Hello,", b"H" * 5000)
+        result = await send(app.smtp.port, [world.bcc], raw)
+        assert result.code == 500 and result.message.startswith("5.5.2 Line too long")
         assert await threads_of(app.db, world.company_id) == []
+        assert (await send(app.smtp.port, [world.bcc], make_mail())).code == 250  # the session recovers
 
     async def test_starttls_offered_when_certificate_configured(
         self, make_app: AppFactory, tmp_path: Path

@@ -1,0 +1,90 @@
+"""Every use bccd makes of aiosmtpd beyond its documented API (aiosmtpd 1.4.6), in one place.
+
+aiosmtpd does the SMTP grammar; bccd needs a few things it offers no public hook for. Each is a small
+override or accessor here, named after what bccd needs, so an aiosmtpd upgrade means re-reading this file
+(and `tests/smtp/`) only. `bccd/smtp/server.py` uses the hooks below and no private aiosmtpd member.
+
+Private members relied upon (check each on upgrade):
+- `line_length_limit` (class attribute read by `SMTP.__init__` to size the StreamReader);
+- `_reader`, `_writer`, `_handler_coroutine`, `_original_transport`, `_timeout_duration`;
+- `_reset_timeout(duration)`: called before every valid command and by bccd around DATA;
+- `_timeout_cb()`: the timer callback;
+- `_create_envelope()`: called for every new transaction (connect, HELO/EHLO, RSET, after DATA, STARTTLS);
+- `_set_post_data_state()`: ends a transaction after DATA;
+- `_handle_client()`: the per-connection task, wrapped to bind the session id into the log context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope
+
+
+class CompatSMTP(SMTP):
+    """aiosmtpd's protocol with named hooks in place of its private ones."""
+
+    def __init__(self, handler: Any, *, line_length_limit: int, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ to size the stream buffer (the longest line read in one piece).
+        self.line_length_limit = line_length_limit
+        super().__init__(handler, **kwargs)
+
+    # --- hooks for subclasses ---------------------------------------------------------------------------
+
+    def session_deadline(self, seconds: float) -> float:
+        """The deadline to arm when aiosmtpd (or bccd) resets the session timer; may shorten it."""
+        return seconds
+
+    def on_timeout(self) -> None:
+        """The session timer fired."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def on_new_transaction(self) -> None:
+        """A new mail transaction starts (the envelope is replaced)."""
+
+    async def run_session(self) -> None:
+        """The per-connection task's body; subclasses wrap it (log context, start/end events)."""
+        await super()._handle_client()
+
+    # --- accessors ----------------------------------------------------------------------------------------
+
+    @property
+    def session_task(self) -> asyncio.Task[None] | None:
+        return self._handler_coroutine
+
+    @property
+    def stream_reader(self) -> asyncio.StreamReader:
+        return self._reader
+
+    @property
+    def raw_transport(self) -> asyncio.BaseTransport | None:
+        """The TCP transport, also after STARTTLS wrapped it (then `transport` is the TLS layer)."""
+        return self._original_transport or self.transport
+
+    @property
+    def command_timeout(self) -> float:
+        return float(self._timeout_duration)
+
+    def arm_timer(self, seconds: float) -> None:
+        self._reset_timeout(seconds)
+
+    def end_transaction(self) -> None:
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+
+    # --- the private overrides ----------------------------------------------------------------------------
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        seconds = self.session_deadline(duration or self._timeout_duration)
+        super()._reset_timeout(max(seconds, 0.001))  # aiosmtpd reads 0 as "the default"
+
+    def _timeout_cb(self) -> None:
+        self.on_timeout()
+
+    def _create_envelope(self) -> Envelope:
+        self.on_new_transaction()
+        return super()._create_envelope()
+
+    async def _handle_client(self) -> None:
+        await self.run_session()
