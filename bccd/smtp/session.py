@@ -24,7 +24,7 @@ class CommandBudget:
     def spend(self) -> str | None:
         """Count one command; the name of the cap it breaks, or None."""
         self.used += 1
-        if self.used > self.total:
+        if self.used >= self.total:  # the last one allowed is answered, then 421
             return "max_commands"
         now = time.monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
