@@ -216,3 +216,4 @@ class SearchOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, bool] = Field(default_factory=dict)
+    last_write_error: str | None = None  # /readyz: the error code of the failed last write

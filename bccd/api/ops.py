@@ -21,14 +21,17 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "not ready"}},
-    summary="Ready to serve: the database answers and SMTP is listening",
+    summary="Ready to serve: the database answers, the last write succeeded and SMTP is listening",
 )
 async def readyz(ctx: Ctx) -> JSONResponse:
-    checks = {"database": await ctx.db.ping(), "smtp": ctx.smtp_listening()}
+    # `writes`: the last write transaction's result (a full disk fails writes while reads still work).
+    writes = ctx.db.write_health
+    checks = {"database": await ctx.db.ping(), "writes": writes.ok, "smtp": ctx.smtp_listening()}
     ok = all(checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
-    )
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if not writes.ok:
+        body["last_write_error"] = writes.error_code
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get(

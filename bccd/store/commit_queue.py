@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bccd.logs import get_logger
+from bccd.logs import error_fields, get_logger
 from bccd.store.database import Database
 from bccd.store.thread_batch import store_messages
 from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
@@ -122,7 +122,7 @@ class CommitQueue:
             for entry in batch:  # answer every caller first: nothing below may leave a session waiting
                 if not entry.future.done():
                     entry.future.set_exception(exc)
-            log.error("commit_failed", batch=len(batch), error=type(exc).__name__)
+            log.error("commit_failed", batch=len(batch), **error_fields(exc))
             return
         for future, ok, value in results:
             if future.done():

@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bccd.health import WriteHealth, is_storage_failure
 from bccd.store import sqlite_inline
 
 SQLITE_READERS = 32
@@ -30,6 +31,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock()
+        self.write_health = WriteHealth()
         if self.is_sqlite:
             path = parsed.database or ""
             if not path or path == ":memory:":
@@ -62,12 +64,18 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block exits normally, rolled back on error."""
-        if self.is_sqlite:
-            async with self._write_lock, self.writer.begin() as conn:
-                yield conn
-        else:
-            async with self.writer.begin() as conn:
-                yield conn
+        try:
+            if self.is_sqlite:
+                async with self._write_lock, self.writer.begin() as conn:
+                    yield conn
+            else:
+                async with self.writer.begin() as conn:
+                    yield conn
+        except BaseException as exc:
+            if is_storage_failure(exc):
+                self.write_health.failed(exc)  # readiness (bccd.health)
+            raise
+        self.write_health.succeeded()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -16,7 +16,7 @@ async def test_health_and_readiness(api: Api) -> None:
     assert health.status_code == 200 and health.json()["status"] == "ok"
     ready = await api.anonymous.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": True, "smtp": True}}
+    assert ready.json() == {"status": "ok", "checks": {"database": True, "writes": True, "smtp": True}}
 
 
 async def test_not_ready_without_smtp_or_database(db: Database) -> None:
