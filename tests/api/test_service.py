@@ -47,7 +47,8 @@ async def test_smtp_in_http_out_on_one_loop(served: BccdApp) -> None:
     base = f"http://127.0.0.1:{_port(served)}"
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
-        assert (await client.get("/readyz")).json()["checks"] == {"database": True, "writes": True, "smtp": True}
+        checks = (await client.get("/readyz")).json()["checks"]
+        assert checks == {"database": True, "writes": True, "smtp": True}
         [summary] = (await client.get("/api/v1/threads?unlinked=true")).json()["threads"]
         assert summary["subject"] == "Quote" and summary["decision"]["reason"] == "ambiguous"
         linked = await client.put(f"/api/v1/threads/{summary['id']}/item", json={"type": "deal", "id": "B"})
