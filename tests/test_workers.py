@@ -15,6 +15,19 @@ from tests.processes import CLI, cli_json, free_port, serve_env, wait_listening
 pytestmark = pytest.mark.slow
 
 
+def _wait_started(proc: subprocess.Popen[bytes], workers: int = 2) -> list[bytes]:
+    """The port answers as soon as one worker listens; a SIGTERM before the other has installed its handler
+    kills it outright (exit -15, seen on a loaded machine), so wait for every worker's `bccd_started` line.
+    Returns the stdout lines read so far."""
+    assert proc.stdout is not None
+    seen: list[bytes] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if sum(b'"event": "bccd_started"' in x for x in seen) == workers:
+            return seen
+    raise AssertionError("bccd exited before every worker started")
+
+
 def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port)
@@ -26,6 +39,7 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen([*CLI, "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE)
     try:
         wait_listening(port, proc)
+        seen = _wait_started(proc)
         for i in range(20):  # new connections: the kernel spreads them over both workers
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
                 client.sendmail("a@acme.test", [user["smart_bcc_address"]], make_mail(subject=f"m{i}"))
@@ -36,5 +50,6 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+    out = b"".join(seen) + out
     assert out.count(b'"event": "bccd_stopped"') == 2  # both workers drained and stopped
     assert len(cli_json(env, "threads", "list", "--owner", "a@acme.test")["threads"]) == 20

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -13,28 +11,16 @@ import pytest
 from bccd.api.app import create_api
 from bccd.api.service import api_context
 from bccd.app import BccdApp
-from bccd.store.migrate import upgrade
 from bccd.store.users import create_token
 from tests.api.support import ROLES, Api
-from tests.conftest import app_settings
+from tests.conftest import app_settings, copy_sqlite_template
 from tests.helpers import seed_world
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per session; each test gets a copy (migrating costs ~0.5 s a test)."""
-    path = tmp_path_factory.mktemp("api-template") / "bccd.sqlite3"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def api_db_url(migrated_template: Path, tmp_path: Path) -> str:
-    target = tmp_path / "bccd.sqlite3"
-    # SQLite's backup API copies a consistent database whatever the journal mode left on disk.
-    with closing(sqlite3.connect(migrated_template)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    return f"sqlite+aiosqlite:///{target}"
+def api_db_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A copy of the session's migrated template (tests/conftest.py): migrating costs ~0.5 s a test."""
+    return copy_sqlite_template(sqlite_template, tmp_path / "bccd.sqlite3")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -38,6 +39,16 @@ async def test_upgrade_reaches_head_and_matches_the_declared_schema(any_db_url: 
     assert revision == current_head()
     assert {t.name for t in metadata.sorted_tables} <= tables
     # Autogenerate finds nothing to do: the migrations and schema.py describe the same database.
+    assert diffs == []
+
+
+async def test_alembic_upgrade_of_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    """The real migration run on a new file, not a copy of the session template the other tests get."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+    await asyncio.to_thread(upgrade, url)
+    revision, diffs, tables = await _inspect(url)
+    assert revision == current_head()
+    assert {t.name for t in metadata.sorted_tables} <= tables
     assert diffs == []
 
 
