@@ -1,1 +1,1 @@
-from tests.store.conftest import any_db_url, sqlite_template  # noqa: F401 - the store suite's cheap fixtures
+"""tests/perf: any_db_url and sqlite_template come from tests/conftest.py (a template per session)."""
