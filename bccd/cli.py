@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,15 +13,17 @@ from typing import Any
 
 from bccd.config import ConfigError, Settings, load_settings
 from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
-from bccd.logs import configure_logging
+from bccd.logs import configure_logging, get_logger
 from bccd.records import ITEM_CLI_NAMES, record_type
 from bccd.services import companies, directory, users
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
 from bccd.services.directory import ImportError_
 from bccd.services.links import link_item, unlink_item
-from bccd.services.runtime import Database, open_database, upgrade_schema
+from bccd.services.runtime import Database, DatabaseNotReady, check_database, open_database, upgrade_schema
+from bccd.services.threads import MAX_PAGE
 from bccd.services.users import User
+from bccd.textsafe import escape_terminal as safe_text
 from bccd.vocabulary import ROLES, SENDER_POLICIES
 
 EXIT_USAGE = 2
@@ -59,6 +62,25 @@ def _on_off(value: str) -> bool:
     raise argparse.ArgumentTypeError("expected on or off")
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bccd")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[None]]) -> None:
     db = open_database(settings.database.url.get_secret_value())
     try:
@@ -88,7 +110,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
-    upgrade_schema(settings.database.url.get_secret_value(), args.revision)
+    upgrade_schema(settings.database.url.get_secret_value(), args.revision, create=True)
     _emit(args, {"upgraded_to": args.revision}, f"database upgraded to {args.revision}")
 
 
@@ -98,6 +120,32 @@ async def cmd_company_create(args: argparse.Namespace, settings: Settings, db: D
     )
     data = {"id": company.id, "name": company.name, "sender_policy": company.sender_policy}
     _emit(args, data, f"company {company.id} created: {company.name}")
+
+
+async def cmd_company_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    found = await companies.list_companies(db)
+    data = [
+        {"id": c.id, "name": c.name, "sender_policy": c.sender_policy, "never_log": list(c.never_log)}
+        for c in found
+    ]
+    text = "\n".join(f"{c.id:>4}  {safe_text(c.name)}  sender_policy={c.sender_policy}" for c in found)
+    _emit(args, {"companies": data}, text or "no companies")
+
+
+async def cmd_user_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    company_id = (await companies.get_company(db, args.company)).id if args.company else None
+    found = await users.list_users(db, actor=None, company_id=company_id)
+    data = [u.as_json(_bcc_domain(settings)) for u in found]
+    text = "\n".join(
+        safe_text(f"{u['id']:>5}  company={u['company']}  {u['role']:<7}  {u['email']}  {u['name']}")
+        for u in data
+    )
+    _emit(args, {"users": data}, text or "no users")
+
+
+async def cmd_user_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    data = (await users.find_user(db, args.user)).as_json(_bcc_domain(settings))
+    _emit(args, data, "\n".join(f"{k}: {safe_text(str(v))}" for k, v in sorted(data.items())))
 
 
 async def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Database) -> None:
@@ -144,23 +192,37 @@ async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Datab
 async def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     path = Path(args.file)
     try:
-        data = path.read_bytes()  # noqa: ASYNC240 - a one-shot CLI read before any concurrency
+        # A one-shot CLI read before any concurrency.
+        data = sys.stdin.buffer.read() if args.file == "-" else path.read_bytes()  # noqa: ASYNC240
         result = await directory.import_records(db, data.splitlines(), actor=None)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
+    except IsADirectoryError:
+        raise CliError(
+            f"{path} is a directory: give a JSON lines file (or - for standard input)", EXIT_USAGE
+        ) from None
+    except PermissionError:
+        raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
     except ImportError_ as exc:
         raise CliError(f"{path}: {exc}; nothing was imported", EXIT_USAGE) from None
     _emit(args, result.as_json(), f"imported {result.created} new and {result.updated} updated records")
 
 
-def _thread_line(t: dict[str, Any]) -> str:
+def _thread_line(t: dict[str, Any], owners: dict[int, str]) -> str:
     item = f"{t['item']['type']}:{t['item']['id']}" if t["item"] else "-"
     reason = t["decision"]["reason"]
     when = t["created_at"][:19]
-    return f"{t['id']:>6}  {when}  owner={t['owner']}  item={item:<16} {reason:<24} {t['subject']}"
+    owner = owners.get(t["owner"], str(t["owner"]))
+    return safe_text(f"{t['id']:>6}  {when}  {owner}  item={item:<16} {reason:<24} {t['subject']}")
+
+
+async def _owner_emails(db: Database, ids: set[int]) -> dict[int, str]:
+    return {uid: (await users.find_user(db, uid)).email for uid in ids}
 
 
 async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    if args.limit > MAX_PAGE:
+        raise CliError(f"--limit is at most {MAX_PAGE}; use --all or --cursor for more", EXIT_USAGE)
     owner = await users.find_user(db, args.owner) if args.owner else None
     if args.company:
         company_id = (await companies.get_company(db, args.company)).id
@@ -178,26 +240,46 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
         if kind not in ITEM_CLI_NAMES or not ext:
             raise CliError("--item takes TYPE:EXTERNAL_ID, e.g. deal:42", EXIT_USAGE)
         records[record_type(kind).kind] = ext
-    found = await thread_reads.list_visible(
-        db,
-        actor=None,
-        company_id=company_id,
-        owner_id=owner.id if owner else None,
-        unlinked=args.unlinked,
-        records=records,
-        limit=args.limit,
-    )
-    listed = [t.as_json() for t in found]
-    _emit(args, {"threads": listed}, "\n".join(_thread_line(t) for t in listed) or "no threads")
+
+    async def page(limit: int, before: int | None) -> list[dict[str, Any]]:
+        found = await thread_reads.list_visible(
+            db,
+            actor=None,
+            company_id=company_id,
+            owner_id=owner.id if owner else None,
+            unlinked=args.unlinked,
+            records=records,
+            limit=limit,
+            before_id=before,
+        )
+        return [t.as_json() for t in found]
+
+    listed: list[dict[str, Any]] = []
+    cursor: int | None = args.cursor
+    while True:
+        got = await page(args.limit, cursor)
+        listed += got
+        cursor = got[-1]["id"] if len(got) == args.limit else None
+        if cursor is not None and not await page(1, cursor):
+            cursor = None  # a full page that happened to be the last one
+        if cursor is None or not args.all:
+            break
+    data: dict[str, Any] = {"threads": listed, "next_cursor": cursor}
+    owners = await _owner_emails(db, {t["owner"] for t in listed})
+    text = "\n".join(_thread_line(t, owners) for t in listed) or "no threads"
+    if cursor is not None:
+        text += f"\n(more threads: --cursor {cursor}, or --all)"
+    _emit(args, data, text)
 
 
-def _explain(t: dict[str, Any]) -> str:
+def _explain(t: dict[str, Any], owner: str) -> str:
     d = t["decision"]
+    said = d["outcome"] if d["reason"] == d["outcome"] else f"{d['outcome']} — {d['reason']}"
     lines = [
         f"thread {t['id']}: {t['subject']}",
-        f"owner {t['owner']}, accepted {t['created_at']}, {t['visibility']}",
+        f"owner {owner}, accepted {t['created_at']}, {t['visibility']}",
         "item: " + (f"{t['item']['type']} {t['item']['id']}" if t["item"] else "none"),
-        f"decision: {d['outcome']} — {d['reason']} (rule {d['rule']})",
+        f"decision: {said} (rule {d['rule']})",
     ]
     if d.get("candidates"):
         lines.append("candidates: " + ", ".join(f"{c['type']} {c['id']}" for c in d["candidates"]))
@@ -209,12 +291,13 @@ def _explain(t: dict[str, Any]) -> str:
         lines.append(f"  {p['role']:<14} {p['address']}" + (f" ({p['name']})" if p["name"] else ""))
     for h in t["history"]:
         lines.append(f"  {h['at'][:19]} {h['actor']:<10} {h['action']:<14} {h['reason']}")
-    return "\n".join(lines)
+    return "\n".join(safe_text(line) for line in lines)
 
 
 async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     thread = (await thread_reads.show_thread(db, args.thread, actor=None)).as_json()
-    _emit(args, thread, _explain(thread))
+    owner = (await _owner_emails(db, {thread["owner"]}))[thread["owner"]]
+    _emit(args, thread, _explain(thread, owner))
 
 
 async def _actor(db: Database, ref: str | None) -> User | None:
@@ -255,17 +338,63 @@ async def cmd_unlink(args: argparse.Namespace, settings: Settings, db: Database)
 # -- parser ------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="TOML config file (BCCD_* environment overrides it)")
-    common.add_argument("--json", action="store_true", help="print one JSON document")
+EXAMPLES = """\
+examples:
+  bccd db upgrade                                   create or migrate the database
+  bccd company create --name Acme
+  bccd user create --company Acme --email alice@acme.example --name Alice --admin
+  bccd import directory.jsonl                       (or `-` to read standard input)
+  bccd threads list --unlinked                      threads that need a person
+  bccd threads show 12
+  bccd link 12 --type deal --id 42
+  bccd --config /etc/bccd/bccd.toml serve           global options go before or after the command
+"""
 
-    parser = argparse.ArgumentParser(
-        prog="bccd", description="Smart Bcc inbound mail server", parents=[common]
+
+def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On subcommands the defaults are SUPPRESS, so `bccd --json X` is not reset by X's own parser.
+    default_config: Any = None if top else argparse.SUPPRESS
+    default_json: Any = False if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default_config,
+        metavar="FILE",
+        help="TOML config file (BCCD_<SECTION>__<KEY> environment variables override it)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--json", action="store_true", default=default_json, help="print one JSON document")
 
-    serve = sub.add_parser("serve", parents=[common], help="run the SMTP and HTTP servers")
+
+class _Parsers:
+    """Adds subcommands that all take the global options, with help text and examples."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def add(self, name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = self.group.add_parser(
+            name, help=help_text, description=help_text, **kwargs
+        )
+        _globals(p, top=False)
+        return p
+
+    def nest(self, name: str, help_text: str, dest: str) -> _Parsers:
+        p = self.add(name, help_text)
+        return _Parsers(p.add_subparsers(dest=dest, required=True, metavar="COMMAND"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bccd",
+        description="Smart Bcc inbound mail server for CRMs",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _globals(parser, top=True)
+    parser.add_argument("--version", action="version", version=f"bccd {_version()}")
+    sub = _Parsers(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+
+    serve = sub.add("serve", "run the SMTP and HTTP servers (until SIGTERM)")
     serve.add_argument(
         "--workers",
         type=int,
@@ -274,26 +403,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    up = db.add_parser("upgrade", parents=[common], help="migrate the database to the newest schema")
-    up.add_argument("revision", nargs="?", default="head")
+    db = sub.nest("db", "database schema", "db_command")
+    up = db.add("upgrade", "create the database, or migrate it to the newest schema")
+    up.add_argument("revision", nargs="?", default="head", help="Alembic revision (default: head)")
     up.set_defaults(func=cmd_db_upgrade)
 
-    company = sub.add_parser("company").add_subparsers(dest="company_command", required=True)
-    cc = company.add_parser("create", parents=[common])
-    cc.add_argument("--name", required=True)
-    cc.add_argument("--sender-policy", choices=SENDER_POLICIES, default="owner")
-    cc.add_argument("--never-log", action="append", metavar="ADDRESS_OR_DOMAIN")
+    company = sub.nest("company", "companies (tenants)", "company_command")
+    cc = company.add("create", "create a company")
+    cc.add_argument("--name", required=True, help="the company's name (unique)")
+    cc.add_argument(
+        "--sender-policy",
+        choices=SENDER_POLICIES,
+        default="owner",
+        help="who may send to a Smart Bcc address: owner (default), company or any",
+    )
+    cc.add_argument(
+        "--never-log",
+        action="append",
+        metavar="ADDRESS_OR_DOMAIN",
+        help="an address or domain never stored as a participant (repeatable)",
+    )
     cc.set_defaults(func=cmd_company_create, needs_db=True)
+    cl = company.add("list", "list the companies")
+    cl.set_defaults(func=cmd_company_list, needs_db=True)
 
-    user = sub.add_parser("user").add_subparsers(dest="user_command", required=True)
-    uc = user.add_parser("create", parents=[common])
+    user = sub.nest("user", "CRM users and their Smart Bcc addresses", "user_command")
+    uc = user.add("create", "create a user; prints the Smart Bcc address and a first API token")
     uc.add_argument("--company", required=True, help="company id or name")
-    uc.add_argument("--email", required=True)
-    uc.add_argument("--name", required=True)
-    uc.add_argument("--admin", action="store_true")
-    uc.add_argument("--alias", action="append", metavar="EMAIL", help="alternative sender address")
-    uc.add_argument("--autolink", type=_on_off, default=True, metavar="on|off")
+    uc.add_argument("--email", required=True, help="the user's login email address")
+    uc.add_argument("--name", required=True, help="the user's display name")
+    uc.add_argument("--admin", action="store_true", help="make the user a company admin")
+    uc.add_argument(
+        "--alias", action="append", metavar="EMAIL", help="alternative sender address (repeatable)"
+    )
+    uc.add_argument(
+        "--autolink", type=_on_off, default=True, metavar="on|off", help="link threads automatically"
+    )
     uc.add_argument(
         "--token",
         action=argparse.BooleanOptionalAction,
@@ -301,47 +446,80 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the user's first API token, shown once (default; --no-token to skip)",
     )
     uc.set_defaults(func=cmd_user_create, needs_db=True)
-    ur = user.add_parser("rotate-address", parents=[common])
+    ul = user.add("list", "list users")
+    ul.add_argument("--company", help="company id or name (default: every company)")
+    ul.set_defaults(func=cmd_user_list, needs_db=True)
+    ush = user.add("show", "show one user")
+    ush.add_argument("user", help="user id or login email")
+    ush.set_defaults(func=cmd_user_show, needs_db=True)
+    ur = user.add("rotate-address", "give the user a new Smart Bcc address; the old one is refused")
     ur.add_argument("user", help="user id or login email")
     ur.set_defaults(func=cmd_user_rotate, needs_db=True)
-    us = user.add_parser("set", parents=[common])
-    us.add_argument("user")
-    us.add_argument("--autolink", type=_on_off, metavar="on|off")
-    us.add_argument("--role", choices=ROLES)
+    us = user.add("set", "change a user's settings")
+    us.add_argument("user", help="user id or login email")
+    us.add_argument("--autolink", type=_on_off, metavar="on|off", help="link threads automatically")
+    us.add_argument("--role", choices=ROLES, help="admin or regular (a company keeps one admin)")
     us.add_argument("--alias", action="append", metavar="EMAIL", help="replaces the alternative addresses")
     us.set_defaults(func=cmd_user_set, needs_db=True)
-    ut = user.add_parser("token", parents=[common])
-    ut.add_argument("user")
+    ut = user.add("token", "issue a new API token for the user (shown once)")
+    ut.add_argument("user", help="user id or login email")
     ut.set_defaults(func=cmd_user_token, needs_db=True)
 
-    imp = sub.add_parser("import", parents=[common], help="import directory records from a JSON lines file")
-    imp.add_argument("file")
+    imp = sub.add("import", "import directory records from a JSON lines file (all or nothing)")
+    imp.add_argument("file", help="the JSON lines file, or - for standard input")
     imp.set_defaults(func=cmd_import, needs_db=True)
 
-    threads = sub.add_parser("threads").add_subparsers(dest="threads_command", required=True)
-    tl = threads.add_parser("list", parents=[common])
+    threads = sub.nest("threads", "read threads", "threads_command")
+    tl = threads.add("list", "list threads, newest first")
     tl.add_argument("--owner", help="user id or login email")
     tl.add_argument("--company", help="company id or name (when no --owner)")
     tl.add_argument("--unlinked", action="store_true", help="only threads without an item (M7)")
-    tl.add_argument("--item", metavar="TYPE:EXTERNAL_ID")
-    tl.add_argument("--limit", type=int, default=50)
+    tl.add_argument(
+        "--item", metavar="TYPE:EXTERNAL_ID", help="only threads linked to this item, e.g. deal:42"
+    )
+    tl.add_argument(
+        "--limit", type=_positive, default=50, help=f"threads per page (1-{MAX_PAGE}, default 50)"
+    )
+    tl.add_argument("--cursor", type=_positive, metavar="THREAD_ID", help="continue below this thread id")
+    tl.add_argument("--all", action="store_true", help="every page, not only the first")
     tl.set_defaults(func=cmd_threads_list, needs_db=True)
-    ts = threads.add_parser("show", parents=[common])
-    ts.add_argument("thread", type=int)
+    ts = threads.add("show", "show a thread and why it was (not) linked")
+    ts.add_argument("thread", type=int, help="thread id")
     ts.set_defaults(func=cmd_threads_show, needs_db=True)
 
-    link = sub.add_parser("link", parents=[common], help="link a thread to a deal, lead or project")
-    link.add_argument("thread", type=int)
-    link.add_argument("--type", required=True, choices=ITEM_CLI_NAMES)
+    link = sub.add("link", "link a thread to a deal, lead or project")
+    link.add_argument("thread", type=int, help="thread id")
+    link.add_argument("--type", required=True, choices=ITEM_CLI_NAMES, help="the item's kind")
     link.add_argument("--id", required=True, help="the item's external id")
     link.add_argument("--as", dest="as_user", help="act as this user (permissions apply)")
     link.add_argument("--replace", action="store_true", help="replace an existing item link")
     link.set_defaults(func=cmd_link, needs_db=True)
-    unlink = sub.add_parser("unlink", parents=[common])
-    unlink.add_argument("thread", type=int)
-    unlink.add_argument("--as", dest="as_user")
+    unlink = sub.add("unlink", "remove a thread's item link")
+    unlink.add_argument("thread", type=int, help="thread id")
+    unlink.add_argument("--as", dest="as_user", help="act as this user (permissions apply)")
     unlink.set_defaults(func=cmd_unlink, needs_db=True)
     return parser
+
+
+def _fail(settings: Settings | None, code: str, message: str, exit_code: int = 1) -> int:
+    """One sentence on stderr, plus one JSON log line when the logs are JSON (issue 12 item 8)."""
+    sys.stderr.write(f"bccd: {message}\n")
+    if settings is not None and settings.log.format == "json":
+        get_logger("bccd.cli").error("bccd_command_failed", code=code, reason=message)
+    return exit_code
+
+
+def _serve_failure(exc: OSError, settings: Settings) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"a port is already in use (SMTP {settings.smtp.host}:{settings.smtp.port}, HTTP "
+            f"{settings.http.host}:{settings.http.port}): stop the other server or set smtp.port / http.port"
+        )
+    if exc.errno == errno.EACCES:
+        return "no permission to listen on the configured port: use a port above 1023 or grant the capability"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the configured listen address is not on this machine: fix smtp.host / http.host"
+    return f"cannot start: {exc.strerror or type(exc).__name__}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -354,11 +532,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(
         settings.log.level, settings.log.format, stream=sys.stdout if args.command == "serve" else sys.stderr
     )
+    url = settings.database.url.get_secret_value()
     try:
+        if args.command == "serve" or getattr(args, "needs_db", False):
+            check_database(url, writable=args.command == "serve")
         if getattr(args, "needs_db", False):
             asyncio.run(_with_db(settings, lambda db: args.func(args, settings, db)))
         else:
             args.func(args, settings)
+    except DatabaseNotReady as exc:
+        return _fail(settings, "database_not_ready", str(exc))
     except CliError as exc:
         sys.stderr.write(f"bccd: {exc}\n")
         return exc.code
@@ -366,6 +549,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, prefix = next((c, p) for kind, c, p in ERROR_EXITS if isinstance(exc, kind))
         sys.stderr.write(f"bccd: {prefix}{exc}\n")
         return code
+    except OSError as exc:
+        if args.command != "serve":
+            raise
+        return _fail(settings, "listen_failed", _serve_failure(exc, settings))
     return 0
 
 

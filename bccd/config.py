@@ -6,7 +6,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # SPEC S4 defaults.
@@ -24,7 +32,13 @@ DEFAULT_COMMAND_RATE = 100.0  # commands per second per session, sustained (burs
 DEFAULT_MAX_IDLE_COMMANDS = 100  # NOOP, RSET, HELP, VRFY, EXPN, HELO/EHLO each, per session
 DEFAULT_MAX_FAILED_RCPTS = 20  # refused RCPTs per session before 421 (address harvesting)
 DEFAULT_DRAIN_TIMEOUT = 30.0  # seconds DATA in progress may take to finish after SIGTERM
-DEFAULT_DB_URL = "sqlite+aiosqlite:///./bccd.sqlite3"
+# The embedded default keeps its SQLite file in one place whatever the working directory (issue 12 item 9).
+DEFAULT_DATA_DIR = "~/.local/share/bccd"
+SQLITE_FILE_NAME = "bccd.sqlite3"
+
+
+def default_db_url(data_dir: str | Path) -> str:
+    return f"sqlite+aiosqlite:///{Path(data_dir).expanduser().resolve() / SQLITE_FILE_NAME}"
 
 
 class _Frozen(BaseModel):
@@ -76,10 +90,19 @@ class HttpSettings(_Frozen):
 
 
 class DatabaseSettings(_Frozen):
-    url: SecretStr = SecretStr(DEFAULT_DB_URL)
+    # Where the default SQLite file lives; unused when url names a database.
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    url: SecretStr = SecretStr(default_db_url(DEFAULT_DATA_DIR))
     pool_size: int = Field(default=5, gt=0)
     # Group commit: concurrent SMTP sessions share one transaction (one fsync) per batch.
     commit_batch_max: int = Field(default=64, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_from_data_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("url"):
+            data = {**data, "url": default_db_url(data.get("data_dir") or DEFAULT_DATA_DIR)}
+        return data
 
     @field_validator("url")
     @classmethod
@@ -104,7 +127,7 @@ class Settings(BaseSettings):
 
     smtp: SmtpSettings = SmtpSettings()
     http: HttpSettings = HttpSettings()
-    database: DatabaseSettings = DatabaseSettings()
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = LogSettings()
 
     @classmethod

@@ -267,7 +267,7 @@ def test_threads_list_needs_a_company_when_there_are_several(cli: Cli) -> None:
     cli.json("company", "create", "--name", "Two")
     code, _, err = cli.run("threads", "list")
     assert code == EXIT_USAGE and "give --owner or --company" in err
-    assert cli.json("threads", "list", "--company", "Two") == {"threads": []}
+    assert cli.json("threads", "list", "--company", "Two") == {"threads": [], "next_cursor": None}
 
 
 def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

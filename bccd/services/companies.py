@@ -22,6 +22,12 @@ async def get_company(db: Database, ref: int | str) -> Company:
         return await store.get_company(conn, ref)
 
 
+async def list_companies(db: Database) -> list[Company]:
+    """Every company (the operator's view; the API has no cross-tenant listing, T1)."""
+    async with db.read() as conn:
+        return await store.list_companies(conn)
+
+
 async def update_settings(
     db: Database,
     company_id: int,

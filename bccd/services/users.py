@@ -54,11 +54,14 @@ async def find_user(db: Database, ref: int | str, *, actor: User | None = None) 
         return await _target(conn, actor, ref)
 
 
-async def list_users(db: Database, *, actor: User) -> list[User]:
-    """Users of the actor's company (admins only)."""
+async def list_users(db: Database, *, actor: User | None, company_id: int | None = None) -> list[User]:
+    """Users of the actor's company (admins only); the operator (actor=None) names a company or gets all."""
     require_admin(actor)
     async with db.read() as conn:
-        return await store.list_users(conn, actor.company_id)
+        if actor is not None:
+            return await store.list_users(conn, actor.company_id)
+        ids = [company_id] if company_id is not None else await store.company_ids(conn)
+        return [u for cid in ids for u in await store.list_users(conn, cid)]
 
 
 async def create_user(

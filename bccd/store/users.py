@@ -111,6 +111,11 @@ async def create_company(
     if sender_policy not in SENDER_POLICIES:
         raise ValueError("sender_policy must be owner, company or any")
     never = tuple(sorted({n.strip().lower() for n in never_log if n.strip()}))
+    same = await conn.execute(select(companies.c.id).where(func.lower(companies.c.name) == name.lower()))
+    taken = same.first()
+    if taken is not None:
+        # Names are how the CLI picks a company (--company NAME): two alike would make it ambiguous.
+        raise Conflict(f"a company named {name!r} already exists (id {taken[0]})")
     result = await conn.execute(
         insert(companies).values(
             name=name, sender_policy=sender_policy, never_log=list(never), created_at=_now()
@@ -144,10 +149,23 @@ async def get_company(conn: AsyncConnection, ref: int | str) -> Company:
         cond = companies.c.id == int(ref)
     else:
         cond = companies.c.name == ref
-    row = (await conn.execute(select(companies).where(cond))).mappings().first()
-    if row is None:
+    rows = (await conn.execute(select(companies).where(cond).order_by(companies.c.id))).mappings().all()
+    if not rows:
         raise NotFound(f"company {ref!r} not found")
+    if len(rows) > 1:
+        # Only a database from before names were unique can hold two; the id still picks one.
+        ids = ", ".join(str(r["id"]) for r in rows)
+        raise Conflict(f"several companies are named {ref!r} (ids {ids}): give the id instead")
+    return _company(rows[0])
+
+
+def _company(row: Any) -> Company:
     return Company(int(row["id"]), row["name"], row["sender_policy"], tuple(row["never_log"] or ()))
+
+
+async def list_companies(conn: AsyncConnection) -> list[Company]:
+    rows = (await conn.execute(select(companies).order_by(companies.c.id))).mappings().all()
+    return [_company(r) for r in rows]
 
 
 async def company_ids(conn: AsyncConnection) -> list[int]:
