@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bccd.mail.addresses import normalize_address
+from bccd.mail.forward_labels import LABELS
 from bccd.mail.headers import clean_display_name
 
 _ADDR = r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+"
@@ -16,6 +17,8 @@ _ENTRY = re.compile(
 _MAILTO_ECHO = re.compile(r"(" + _ADDR + r")\s*<mailto:\1>", re.IGNORECASE)
 _MAILTO = re.compile(r"[<\[]\s*mailto:\s*(" + _ADDR + r")\s*[>\]]", re.IGNORECASE)
 _SEPARATORS = " \t,;"
+# Quote pairs clients put around display names: "…", '…', «…», „…“ / „…”, “…”.
+_QUOTES = (('"', '"'), ("'", "'"), ("«", "»"), ("„", "“"), ("„", "”"), ("“", "”"))
 
 
 def _outside_quotes(text: str, char: str) -> bool:
@@ -44,20 +47,35 @@ def _split_outside_quotes(text: str, char: str) -> list[str]:
     return parts
 
 
-def _name(text: str, address: str) -> str | None:
+def _unquote(text: str) -> str:
+    text = text.strip()
+    for left, right in _QUOTES:
+        if len(text) >= 2 and text.startswith(left) and text.endswith(right):
+            return text[len(left) : -len(right)].strip()
+    return text
+
+
+def _name(text: str, address: str | None) -> str | None:
     text = text.strip(_SEPARATORS).replace('\\"', '"')
-    if text.startswith("<") or text.endswith(">"):
-        text = text.strip("<>").strip()
-    return clean_display_name(text, address)
+    if text.startswith(("<", "(", ")")) or text.endswith((">", "(", ")")):
+        text = text.strip("<>() ").strip()  # "Name (addr)", "Name (<addr>)", "<Name>" left by converters
+    return clean_display_name(_unquote(text), address)
 
 
-def _names_only(text: str, semicolons: bool) -> int:
+def _names_only(text: str, semicolons: bool) -> list[str]:
     pieces = _split_outside_quotes(text, ";") if semicolons else [text]
-    return sum(1 for p in pieces if p.strip(_SEPARATORS + "<>\"'"))
+    names = (_name(piece, None) for piece in pieces if piece.strip(_SEPARATORS + "<>\"'"))
+    return [name for name in names if name]
 
 
-def parse_inline_addresses(value: str) -> tuple[list[tuple[str, str | None]], int]:
-    """(normalized address, display name) pairs, and how many entries were names without an address.
+def sender_part(value: str) -> str:
+    """A From value without its "… on behalf of <mailbox>" tail (Outlook on the web, delegates)."""
+    match = LABELS.on_behalf_of.search(value)
+    return value[: match.start()] if match else value
+
+
+def parse_inline_addresses(value: str) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(normalized address, display name) pairs, and the entries that were names without an address.
 
     The text between one address and the previous entry is the display name. Lists separated by ";"
     (Outlook, Yahoo) may have commas inside names ("Smith, John <j@x>"), and a ";" piece without an
@@ -68,7 +86,7 @@ def parse_inline_addresses(value: str) -> tuple[list[tuple[str, str | None]], in
     value = _MAILTO.sub(r"<\1>", value)
     semicolons = _outside_quotes(value, ";")
     found: list[tuple[str, str | None]] = []
-    without = 0
+    without: list[str] = []
     position = 0
     for match in _ENTRY.finditer(value):
         if match.group("bare") and value.count('"', 0, match.start()) % 2:
@@ -80,7 +98,7 @@ def parse_inline_addresses(value: str) -> tuple[list[tuple[str, str | None]], in
         chunk = value[position : match.start()]
         if semicolons and _outside_quotes(chunk, ";"):
             *earlier, chunk = _split_outside_quotes(chunk, ";")
-            without += sum(_names_only(piece, False) for piece in earlier)
+            without += [name for piece in earlier for name in _names_only(piece, False)]
         position = match.end()
         if found and found[-1][0] == address and not chunk.strip(_SEPARATORS + "<>\"'"):
             continue  # "a@x <a@x>" left by a converter: one entry, not two

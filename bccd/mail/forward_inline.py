@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from bccd.mail.forward_addresses import parse_inline_addresses
+from bccd.mail.forward_addresses import parse_inline_addresses, sender_part
+from bccd.mail.forward_attribution import MAX_ATTRIBUTION_LINES, attribution_at
 from bccd.mail.forward_labels import LABELS, Field, SeparatorKind, fold
 
 # A header block longer than this is not a header block; it also bounds the work per candidate.
@@ -60,13 +61,20 @@ class HeaderBlock:
 class InlineOriginal:
     client: str
     strong: bool  # announced by a forward separator, not merely a header-shaped block
-    from_label: str
+    languages: frozenset[str]  # languages whose label or attribution words introduced the block
     from_: tuple[tuple[str, str | None], ...]
     to: tuple[tuple[str, str | None], ...]
     cc: tuple[tuple[str, str | None], ...]
     subject: str | None
     date: str | None
-    names_without_address: int
+    from_names: tuple[str, ...] = ()  # entries that are a name without an address
+    to_names: tuple[str, ...] = ()
+    cc_names: tuple[str, ...] = ()
+    attribution: bool = False  # an "On <date>, <sender> wrote:" line, not a header block
+
+    @property
+    def names_without_address(self) -> int:
+        return len(self.from_names) + len(self.to_names) + len(self.cc_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +141,10 @@ def _separator(text: str) -> tuple[Separator, str] | None:
         if kind is None:
             return None
         rest = dashed.group("rest")
-    if kind == "original":
+    if kind == "original" and lead in LABELS.original_forward_dashes:
+        # OX App Suite (IONOS, 1&1) heads its inline forwards "---------- Original Message ----------".
+        kind, client = "forward", LABELS.original_forward_dashes[lead]
+    elif kind == "original":
         client = "generic"
     elif lead:
         client = LABELS.client_by_dashes.get(lead, "generic")
@@ -154,28 +165,43 @@ def _label(text: str) -> tuple[Field, str, str] | None:
     return name, label, text[match.end() :].strip().strip("*").strip()
 
 
+def _midline_labels(value: str) -> list[tuple[int, int, str]]:
+    """(start, end, label) of labels inside a run-together line: with a colon, or glued without one."""
+    found = {
+        m.start(): (m.start(), m.end(), m.group(0).rstrip(":： \t\u00a0"))
+        for m in LABELS.midline_label.finditer(value)
+    }
+    for m in LABELS.colonless_label.finditer(value):
+        if not any(start <= m.start() < end for start, end, _ in found.values()):
+            found[m.start()] = (m.start(), m.end() + 1, m.group(0))
+    return [found[k] for k in sorted(found)]
+
+
 def _split_run_together(value: str, seen: set[Field]) -> list[tuple[Field, str, str]]:
-    """Fields that a client ran into one line after From ("Von: A <a@x>An: B <b@y>Betreff: ...")."""
+    """Fields that a client ran into one line after From ("Von: A <a@x>An: B <b@y>Betreff: ...").
+
+    Yahoo drops the colon of some labels ("...<b@y>Dw C <c@z>; ...", "...CETAssunto Offer"); such a
+    label is believed only when glued to the end of the previous value.
+    """
     parts: list[tuple[Field, str, str]] = []
     start = 0
     pending: tuple[Field, str] | None = None
-    for match in LABELS.midline_label.finditer(value):
-        if match.start() == 0:
+    for at, end, label in _midline_labels(value):
+        if at == 0 or at < start:
             continue
-        before = value[match.start() - 1]
+        before = value[at - 1]
         if before.islower() and before.isalpha():
             continue  # "An:" inside a word is a word, not a label
-        label = match.group(0).rstrip(":： \t\u00a0")
         name = LABELS.field_by_label.get(fold(label))
         if name is None or name in seen or name == "from":
             continue
         if pending is None:
-            parts.append(("from", "", value[: match.start()]))
+            parts.append(("from", "", value[:at]))
         else:
-            parts.append((pending[0], pending[1], value[start : match.start()]))
+            parts.append((pending[0], pending[1], value[start:at]))
         seen.add(name)
         pending = (name, label)
-        start = match.end()
+        start = end
     if pending is None:
         return [("from", "", value)]
     parts.append((pending[0], pending[1], value[start:]))
@@ -234,36 +260,36 @@ def _read_block(lines: list[Line], start: int) -> HeaderBlock:
     return block
 
 
-def _tuple(pairs: list[tuple[str, str | None]]) -> tuple[tuple[str, str | None], ...]:
-    return tuple(pairs)
-
-
 def _original(block: HeaderBlock, client: str, strong: bool) -> InlineOriginal:
-    missing = 0
     parsed: dict[str, list[tuple[str, str | None]]] = {}
+    names: dict[str, list[str]] = {}
     for name in ("from", "to", "cc"):
         pairs: list[tuple[str, str | None]] = []
+        without: list[str] = []
         seen: set[str] = set()
         for value in block.values.get(name, []):
-            found, without = parse_inline_addresses(value)
-            missing += without
+            found, only_names = parse_inline_addresses(sender_part(value) if name == "from" else value)
+            without += only_names
             for address, display in found:
                 if address not in seen:
                     seen.add(address)
                     pairs.append((address, display))
         parsed[name] = pairs
+        names[name] = without
     subject = block.values.get("subject")
     date = block.values.get("date")
     return InlineOriginal(
         client=client,
         strong=strong,
-        from_label=block.from_label,
-        from_=_tuple(parsed["from"]),
-        to=_tuple(parsed["to"]),
-        cc=_tuple(parsed["cc"]),
+        languages=LABELS.languages_by_from_label.get(fold(block.from_label), frozenset()),
+        from_=tuple(parsed["from"]),
+        to=tuple(parsed["to"]),
+        cc=tuple(parsed["cc"]),
         subject=subject[0] if subject else None,
         date=date[0] if date else None,
-        names_without_address=missing,
+        from_names=tuple(names["from"]),
+        to_names=tuple(names["to"]),
+        cc_names=tuple(names["cc"]),
     )
 
 
@@ -319,5 +345,36 @@ def scan_text(text: str, forward_subject: bool) -> InlineScan:
                 return InlineScan(None, saw_forward)
             i += 1  # an incomplete block may still hide a complete one starting on a later line
             continue
+        if forward_subject:
+            attributed = _attributed(lines, i)
+            if attributed is not None:
+                return InlineScan(attributed, saw_forward)
         i += 1
     return InlineScan(None, saw_forward)
+
+
+def _attributed(lines: list[Line], i: int) -> InlineOriginal | None:
+    """An Outlook 2019 style forward: an attribution line under a forward subject (the caller checks)."""
+    depth = lines[i].depth
+    texts: list[str] = []
+    for line in lines[i : i + MAX_ATTRIBUTION_LINES]:
+        if not line.text or line.depth != depth:
+            break
+        texts.append(line.text)
+    if not any(text.endswith((":", "：")) for text in texts):
+        return None
+    found = attribution_at(texts)
+    if found is None:
+        return None
+    return InlineOriginal(
+        client="outlook",
+        strong=False,
+        languages=found.languages,
+        from_=tuple(found.senders),
+        to=(),
+        cc=(),
+        subject=None,
+        date=None,
+        from_names=tuple(found.names),
+        attribution=True,
+    )

@@ -28,6 +28,37 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", folded).strip()
 
 
+# A sender as an attribution line prints it: an optional display name (plain, "quoted", «guillemets» or
+# „low-high“ quotes) and an address in <>, (), (<>) or [mailto:], or a bare address; or a name alone.
+_NAME = r'(?:"[^"\n]{0,120}"|«[^»\n]{0,120}»|„[^”“\n]{0,120}[”“]|[^\s,"<>()«„:;][^,"<>()«„:;\n]{0,120}?)'
+_ADDR = r"[^\s<>()\[\]\",;:@]+@[^\s<>()\[\]\",;:@]+"
+_SENDER = (
+    rf"(?:{_NAME}\s*)?(?:<\s*{_ADDR}\s*>|\(\s*<?\s*{_ADDR}\s*>?\s*\)|\[\s*(?:mailto:)?{_ADDR}\s*\]|{_ADDR})"
+    rf"(?:\s*<mailto:{_ADDR}>)?|{_NAME}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """One reply-style attribution line of one language, compiled: the sender is the group "sender"."""
+
+    language: str
+    pattern: re.Pattern[str]
+
+
+def _attribution(language: str, template: str) -> Attribution:
+    parts = re.split(r"(\{date\}|\{from\})", template.strip().rstrip(":：").rstrip())
+    regex = ""
+    for part in parts:
+        if part == "{date}":
+            regex += r"(?P<date>.{1,80}?)"
+        elif part == "{from}":
+            regex += rf"(?P<sender>{_SENDER})"
+        else:
+            regex += re.escape(part).replace(r"\ ", r"\s+")
+    return Attribution(language, re.compile(regex + r"\s*[:：]", re.IGNORECASE))
+
+
 @dataclass(frozen=True, slots=True)
 class Labels:
     """Everything the detector needs from the data file, in the shape it looks things up."""
@@ -38,7 +69,11 @@ class Labels:
     forward_prefixes: dict[str, frozenset[str]]
     reply_prefixes: dict[str, frozenset[str]]
     client_by_dashes: dict[int, str]
+    original_forward_dashes: dict[int, str]  # "Original Message" with this many dashes is a client's forward
     midline_label: re.Pattern[str]
+    colonless_label: re.Pattern[str]  # a label glued to the previous value without its colon (Yahoo)
+    attributions: tuple[Attribution, ...]
+    on_behalf_of: re.Pattern[str]
 
 
 def _alternation(words: set[str]) -> str:
@@ -76,9 +111,22 @@ def _build(data: dict[str, Any]) -> Labels:
         for prefix in entry.get("reply_prefix", []):
             reply_prefixes.setdefault(fold(prefix), set()).add(language)
     client_by_dashes = {count: client for client, counts in data["dash_styles"].items() for count in counts}
+    original_dashes = {
+        count: client for client, counts in data["original_as_forward"].items() for count in counts
+    }
+    attributions = tuple(
+        _attribution(language, template)
+        for language, templates in data["attribution"].items()
+        for template in templates
+    )
+    behalf = {phrase for phrases in data["on_behalf_of"].values() for phrase in phrases}
     # Mid-line labels are matched case-sensitively as written ("Betreff", "CC"): in run-together text
     # the capital letter is what separates "MEZBetreff:" from ordinary words.
     midline = re.compile(r"(?:" + _alternation(raw_labels) + r")[ \t\u00a0]*[:：]")
+    # Without a colon a label is only believed glued to the end of the previous value ("...>Dw Walter",
+    # "CETAssunto Integer") and followed by a space: Yahoo drops the colon in some languages.
+    long_labels = {w for w in raw_labels if len(w) > 1}
+    colonless = re.compile(r"(?<=[>\w])(?:" + _alternation(long_labels) + r")(?= \S)")
     return Labels(
         field_by_label=field_by_label,
         languages_by_from_label={k: frozenset(v) for k, v in from_languages.items()},
@@ -86,7 +134,11 @@ def _build(data: dict[str, Any]) -> Labels:
         forward_prefixes={k: frozenset(v) for k, v in forward_prefixes.items()},
         reply_prefixes={k: frozenset(v) for k, v in reply_prefixes.items()},
         client_by_dashes=client_by_dashes,
+        original_forward_dashes=original_dashes,
         midline_label=midline,
+        colonless_label=colonless,
+        attributions=attributions,
+        on_behalf_of=re.compile(r"\s(?:" + _alternation(behalf) + r")\s", re.IGNORECASE),
     )
 
 

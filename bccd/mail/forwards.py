@@ -60,6 +60,10 @@ class ForwardedOriginal:
     cc: tuple[MailAddress, ...]
     subject: str | None  # as written in the forward block or the attached message
     date: str | None  # as written; inline dates are localized free text
+    # Entries the forward shows as a name without an address: kept for display, never participants.
+    from_names: tuple[str, ...] = ()
+    to_names: tuple[str, ...] = ()
+    cc_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,18 +202,25 @@ def _from_attachment(part: email.message.Message) -> ForwardDetection:
     return ForwardDetection(original, () if from_ else (DEFECT_SENDER_WITHOUT_ADDRESS,))
 
 
-def _from_inline(found: InlineOriginal) -> ForwardDetection:
+def _from_inline(found: InlineOriginal, forward_subject: str) -> ForwardDetection:
     def addresses(pairs: tuple[tuple[str, str | None], ...]) -> tuple[MailAddress, ...]:
         return tuple(MailAddress(address, name) for address, name in pairs)
 
+    subject = found.subject or None
+    if found.attribution and subject is None:
+        # An attribution line carries no subject: the forward's own subject, without its prefix, is it.
+        subject = strip_forward_prefix(_TAG.sub("", forward_subject, count=1)) or None
     original = ForwardedOriginal(
         "inline",
         found.client,
         addresses(found.from_),
         addresses(found.to),
         addresses(found.cc),
-        found.subject or None,
+        subject,
         found.date or None,
+        found.from_names,
+        found.to_names,
+        found.cc_names,
     )
     defects: list[str] = []
     if not found.from_:
@@ -252,16 +263,17 @@ def _detect(
                 attached.append(part)
     if _is_bounce_sender(msg):
         return None
-    kind, reply_languages = classify_subject(_first(msg, "Subject") or "")
+    subject = _first(msg, "Subject") or ""
+    kind, reply_languages = classify_subject(subject)
     scan = InlineScan(None, False)
     if kind != "reply":
         scan = _scan_bodies(text_body, html_body, kind in ("forward", "ambiguous"))
         found = scan.original
         if found is not None:
-            languages = LABELS.languages_by_from_label.get(fold(found.from_label), frozenset())
+            languages = found.languages
             # "VS:" over a Finnish header block that no separator announced is a Finnish reply.
             if not (kind == "ambiguous" and not found.strong and languages and languages <= reply_languages):
-                return _from_inline(found)
+                return _from_inline(found, subject)
     if attached:
         return _from_attachment(attached[0])
     if kind == "forward" or scan.saw_forward_separator:

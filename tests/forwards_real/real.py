@@ -86,9 +86,9 @@ def observed(detection: ForwardDetection | None) -> dict[str, Any] | None:
         return None
     o = detection.original
     return {
-        "from": [[a.address, a.name] for a in o.from_] + [[None, n] for n in getattr(o, "from_names", ())],
-        "to": [[a.address, a.name] for a in o.to],
-        "cc": [[a.address, a.name] for a in o.cc],
+        "from": [[a.address, a.name] for a in o.from_] + [[None, n] for n in o.from_names],
+        "to": [[a.address, a.name] for a in o.to] + [[None, n] for n in o.to_names],
+        "cc": [[a.address, a.name] for a in o.cc] + [[None, n] for n in o.cc_names],
         "subject": o.subject,
     }
 
@@ -110,4 +110,4 @@ def by(cases: Iterable[RealCase], key: str) -> dict[str, list[RealCase]]:
 
 # The share of the independent set the detector must get right (test suite and bench exit code); set at
 # what the detector achieves, so a regression on real client output fails the build.
-REAL_THRESHOLD = 0.86
+REAL_THRESHOLD = 1.0

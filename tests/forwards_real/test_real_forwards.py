@@ -42,7 +42,6 @@ def test_issue14_f3_real_negative_is_no_forward(case: RealCase) -> None:
     assert detect_real(case) is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: HubSpot pl and IONOS separators not read yet")
 def test_issue14_separator_family() -> None:
     assert _wrong(_family("separator")) == []
 
@@ -59,7 +58,6 @@ def test_issue14_mailto_decorations_family() -> None:
     assert _wrong(_family("mailto_decorations")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: Outlook 2019 attribution-line forwards not read yet")
 def test_issue14_outlook_attribution_family_in_every_language() -> None:
     cases = _family("outlook_attribution")
     assert {c.language for c in cases} >= {
@@ -84,17 +82,14 @@ def test_issue14_outlook_attribution_family_in_every_language() -> None:
     assert _wrong(cases) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: full-width colons and メッセージを転送 not read yet")
 def test_issue14_japanese_fullwidth_family() -> None:
     assert _wrong(_family("japanese_fullwidth")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: Yahoo labels without a colon not read yet")
 def test_issue14_yahoo_label_without_colon_family() -> None:
     assert _wrong(_family("yahoo_label_without_colon")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: 'on behalf of' From lines not read yet")
 def test_issue14_on_behalf_of_family() -> None:
     assert _wrong(_family("on_behalf_of")) == []
 
