@@ -91,6 +91,10 @@ def _addr_json(addrs: Sequence[MailAddress]) -> list[dict[str, str | None]]:
     return [{"address": a.address, "name": a.name} for a in addrs]
 
 
+def _names_json(names: Sequence[str]) -> list[dict[str, str | None]]:
+    return [{"address": None, "name": name} for name in names]
+
+
 def _forward_json(forward: ForwardDetection | None) -> dict[str, Any] | None:
     if forward is None:
         return None
@@ -101,9 +105,10 @@ def _forward_json(forward: ForwardDetection | None) -> dict[str, Any] | None:
         "understood": True,
         "kind": o.kind,
         "client": o.client,
-        "from": _addr_json(o.from_),
-        "to": _addr_json(o.to),
-        "cc": _addr_json(o.cc),
+        # Names the forward shows without an address stay visible ({"address": null}); never participants.
+        "from": _addr_json(o.from_) + _names_json(o.from_names),
+        "to": _addr_json(o.to) + _names_json(o.to_names),
+        "cc": _addr_json(o.cc) + _names_json(o.cc_names),
         "subject": o.subject,
         "date": o.date,
     }

@@ -394,3 +394,98 @@ def test_detect_forward_never_raises_on_header_like_text(pieces: list[str]) -> N
         assert result is None or DEFECT_DETECTION_ERROR not in result.defects
         html_result = detect_forward(_message(subject), None, body.replace("\n", "<br>"))
         assert html_result is None or DEFECT_DETECTION_ERROR not in html_result.defects
+
+
+# ---------------------------------------------------------------- issue 14: the forward grammar
+
+OUTLOOK_2019_DE = (
+    'Am 28/10/2021, 12:46 schrieb "Jörg Müller" <joerg.mueller@mueller-bau.de>:\n\n    Hallo Katrin,\n'
+)
+
+
+def test_issue14_attribution_line_is_a_forward_only_under_a_forward_subject() -> None:
+    found = detect_forward(_message("WG: Angebot"), OUTLOOK_2019_DE, None)
+    assert found is not None and found.original is not None
+    assert found.original.from_ == (MailAddress("joerg.mueller@mueller-bau.de", "Jörg Müller"),)
+    assert (found.original.to, found.original.cc, found.original.subject) == ((), (), "Angebot")
+    assert detect_forward(_message("AW: Angebot"), OUTLOOK_2019_DE, None) is None
+    assert detect_forward(_message("Angebot"), OUTLOOK_2019_DE, None) is None
+
+
+def test_issue14_attribution_wrapped_over_lines_and_behind_a_note() -> None:
+    body = (
+        "Zur Info\n\nOn Mon, Mar 4, 2024 at 10:15 AM James O'Brien <\n"
+        "james@harbourfreight.ie>\nwrote:\n\n> Hi\n"
+    )
+    found = detect_forward(_message("Fwd: Quote"), body, None)
+    assert found is not None and found.original is not None
+    assert [a.address for a in found.original.from_] == ["james@harbourfreight.ie"]
+
+
+def test_issue14_finnish_attribution_under_vs_is_a_reply() -> None:
+    body = (
+        "Kiitos!\n\nJussi Mäkinen <jussi.makinen@makinen-rakennus.fi> kirjoitti 28/10/2021 12.46:\n\n> Hei\n"
+    )
+    assert detect_forward(_message("VS: Tarjous"), body, None) is None
+
+
+def test_issue14_on_behalf_of_names_the_mailbox_not_a_second_sender() -> None:
+    for phrase in ("on behalf of", "im Auftrag von"):
+        block = (
+            f"From: Anna Berg<mailto:anna@berg.se> <anna@berg.se<mailto:anna@berg.se>> {phrase} "
+            "sales@berg.se<mailto:sales@berg.se>\nSent: Monday\nTo: bob@y.no\nSubject: Offer\n"
+        )
+        found = detect_forward(_message("FW: Offer"), block, None)
+        assert found is not None and found.original is not None
+        assert found.original.from_ == (MailAddress("anna@berg.se", "Anna Berg"),), phrase
+
+
+def test_issue14_yahoo_label_without_colon_counts_only_glued_to_the_previous_value() -> None:
+    sep = "----- Przekazana wiadomość ----- "
+    glued = sep + "Od: A <a@x.pl>Do: B <b@y.pl>Dw C <c@z.pl>Temat: Oferta\n"
+    found = detect_forward(_message("Oferta"), glued, None)
+    assert found is not None and found.original is not None
+    assert ([a.address for a in found.original.to], [a.address for a in found.original.cc]) == (
+        ["b@y.pl"],
+        ["c@z.pl"],
+    )
+    spaced = sep + "Od: A <a@x.pl>Do: B <b@y.pl> Dw C <c@z.pl>Temat: Oferta\n"
+    found = detect_forward(_message("Oferta"), spaced, None)
+    assert found is not None and found.original is not None and found.original.cc == ()
+
+
+def test_issue14_ox_original_message_is_a_forward_outlooks_needs_a_subject() -> None:
+    block = "From: A <a@x.de>\nTo: b@y.de\nDate: 02/10/2023\nSubject: Angebot\n\nHallo\n"
+    ox = detect_forward(_message("Angebot"), "---------- Original Message ----------\n" + block, None)
+    assert ox is not None and ox.original is not None and ox.original.client == "ionos"
+    assert detect_forward(_message("Angebot"), "-----Original Message-----\n" + block, None) is None
+
+
+def test_issue14_name_without_address_is_kept_in_the_forward_json_but_is_no_participant() -> None:
+    from bccd.ingest import _forward_json
+
+    block = "From: Marta Ruiz\nSent: lunes\nTo: Bob <bob@y.es>; Eva Luna\nSubject: Oferta\n"
+    found = detect_forward(_message("RV: Oferta"), block, None)
+    assert found is not None and found.original is not None
+    assert found.original.from_ == () and found.original.from_names == ("Marta Ruiz",)
+    assert found.original.to == (MailAddress("bob@y.es", "Bob"),) and found.original.to_names == ("Eva Luna",)
+    assert set(found.defects) == {"forward_sender_without_address", "forward_name_without_address"}
+    data = _forward_json(found)
+    assert data is not None
+    assert data["from"] == [{"address": None, "name": "Marta Ruiz"}]
+    assert data["to"] == [{"address": "bob@y.es", "name": "Bob"}, {"address": None, "name": "Eva Luna"}]
+
+
+@pytest.mark.parametrize(
+    ("value", "pairs"),
+    [
+        ("« Anne Roux » <anne@x.fr>", [("anne@x.fr", "Anne Roux")]),
+        ("„Jan Nowak” <jan@x.pl>", [("jan@x.pl", "Jan Nowak")]),
+        ("John Doe (john@x.hu)", [("john@x.hu", "John Doe")]),
+        ("John Doe (<john@x.sk>)", [("john@x.sk", "John Doe")]),
+    ],
+)
+def test_issue14_sender_quoting_styles(value: str, pairs: list[tuple[str, str]]) -> None:
+    from bccd.mail.forward_addresses import parse_inline_addresses
+
+    assert parse_inline_addresses(value) == (pairs, [])
