@@ -489,3 +489,22 @@ def test_issue14_sender_quoting_styles(value: str, pairs: list[tuple[str, str]])
     from bccd.mail.forward_addresses import parse_inline_addresses
 
     assert parse_inline_addresses(value) == (pairs, [])
+
+
+def test_issue14_attached_eml_named_by_a_base64_encoded_word_is_still_found() -> None:
+    # The hot path looks for ".eml" in the raw headers before parsing parameters; an encoded-word
+    # name hides the suffix, so it must still be parsed.
+    parts = (
+        "--B\nContent-Type: text/plain\n\nsee attached\n"
+        '--B\nContent-Type: application/octet-stream; name="=?utf-8?b?QW5nZWJvdC5lbWw=?="\n'
+        "Content-Disposition: attachment\n\n"
+        "From: Anna <anna@berg.se>\nTo: bob@y.no\nSubject: Angebot\n\nHallo\n"
+    )
+    found = detect_forward(_with_parts("FW: Angebot", "multipart/mixed", parts), "see attached\n", None)
+    assert found is not None and found.original is not None and found.original.kind == "attachment"
+    assert found.original.from_ == (MailAddress("anna@berg.se", "Anna"),)
+
+
+def test_issue14_bounce_sender_found_in_any_case_and_form() -> None:
+    msg = _message("Fwd: Undelivered Mail", sender='"Mail Delivery System" <MAILER-DAEMON@mx.example>')
+    assert detect_forward(msg, GMAIL_BLOCK, None) is None

@@ -133,15 +133,21 @@ def _walk(part: email.message.Message, depth: int) -> Iterator[email.message.Mes
         if not isinstance(sub, email.message.Message):
             continue
         yield sub
-        if sub.get_content_type() not in _ATTACHED_TYPES:
+        if sub.is_multipart() and sub.get_content_type() not in _ATTACHED_TYPES:
             yield from _walk(sub, depth + 1)
 
 
-def _is_attached_mail(part: email.message.Message) -> bool:
-    ctype = part.get_content_type()
+def _is_attached_mail(part: email.message.Message, ctype: str) -> bool:
     if ctype in _ATTACHED_TYPES:
         return True
-    filename = part.get_filename() or ""
+    if ctype not in ("application/octet-stream", "text/plain"):
+        return False
+    # Only a name ending in .eml makes such a part a mail; parsing the parameters of every text part
+    # on the hot path would cost more than looking for the suffix first.
+    raw = f"{part.get('Content-Disposition', '')} {part.get('Content-Type', '')}".lower()
+    if ".eml" not in raw and "=?" not in raw:  # an encoded-word name may hide the suffix
+        return False
+    filename = decode_header_value(part.get_filename() or "")  # senders put encoded-words in names
     return ctype in ("application/octet-stream", "text/plain") and filename.lower().endswith(".eml")
 
 
@@ -246,6 +252,9 @@ def _scan_bodies(text_body: str | None, html_body: str | None, forward_subject: 
 
 
 def _is_bounce_sender(msg: email.message.Message) -> bool:
+    raw = " ".join(_raw_values(msg, "From")).lower()
+    if not any(sender in raw for sender in _BOUNCE_SENDERS):
+        return False  # the common case, without parsing the address list
     return any(a.address.partition("@")[0] in _BOUNCE_SENDERS for a in _addresses(msg, "From"))
 
 
@@ -257,9 +266,10 @@ def _detect(
         if msg.get_content_type() in _REPORT_TYPES:
             return None
         for part in _walk(msg, 0):
-            if part.get_content_type() in _REPORT_TYPES:
+            ctype = part.get_content_type()
+            if ctype in _REPORT_TYPES:
                 return None
-            if _is_attached_mail(part):
+            if _is_attached_mail(part, ctype):
                 attached.append(part)
     if _is_bounce_sender(msg):
         return None
