@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from bccd.mail.addresses import normalize_address
+from bccd.typed_addresses import check_typed_address
 from bccd.vocabulary import ITEM_STATUSES, ItemKind
 
 # No control characters: PostgreSQL refuses NUL in text, and none belongs in a name or an id (T4).
@@ -27,33 +27,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OrganizationIn(_Strict):
-    name: Name
+class _Dated(_Strict):
+    """Records the CRM dates: `created_at` (optional; absent means when bccd first stored the record)."""
 
-
-class PersonIn(_Strict):
-    name: Name
-    emails: list[str] = Field(default_factory=list, max_length=100)
-    organization: ExternalId | None = None
-
-    @field_validator("emails")
-    @classmethod
-    def _normalize(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for raw in value:
-            norm = normalize_address(raw)
-            if norm is None:
-                raise ValueError(f"not an email address: {raw!r}")
-            if norm not in out:
-                out.append(norm)
-        return out
-
-
-class ItemIn(_Strict):
-    title: Name
-    person: ExternalId | None = None
-    organization: ExternalId | None = None
-    status: str = "open"
     created_at: datetime | None = None
 
     @field_validator("created_at")
@@ -70,6 +46,33 @@ class ItemIn(_Strict):
         if not in_range:
             raise ValueError("created_at must be between 1970 and 9999")
         return value
+
+
+class OrganizationIn(_Dated):
+    name: Name
+
+
+class PersonIn(_Dated):
+    name: Name
+    emails: list[str] = Field(default_factory=list, max_length=100)
+    organization: ExternalId | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _normalize(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in value:
+            norm = check_typed_address(raw)
+            if norm not in out:
+                out.append(norm)
+        return out
+
+
+class ItemIn(_Dated):
+    title: Name
+    person: ExternalId | None = None
+    organization: ExternalId | None = None
+    status: str = "open"
 
 
 class DealIn(ItemIn):

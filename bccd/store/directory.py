@@ -39,13 +39,21 @@ async def upsert_organization(
     new_id = await insert_ignore(
         conn,
         organizations,
-        {"company_id": company_id, "external_id": external_id, "name": body.name, "created_at": _now()},
+        {
+            "company_id": company_id,
+            "external_id": external_id,
+            "name": body.name,
+            "created_at": body.created_at or _now(),
+        },
         ["company_id", "external_id"],
     )
     if new_id is not None:
         return new_id, True
     org_id = await _id_of(conn, organizations, company_id, external_id)
-    await conn.execute(update(organizations).where(organizations.c.id == org_id).values(name=body.name))
+    changes: dict[str, Any] = {"name": body.name}
+    if body.created_at is not None:
+        changes["created_at"] = body.created_at
+    await conn.execute(update(organizations).where(organizations.c.id == org_id).values(**changes))
     return org_id, False
 
 
@@ -55,7 +63,9 @@ async def upsert_person(
     org_id = None
     if body.organization is not None:
         org_id = await _id_of(conn, organizations, company_id, body.organization)
-    values = {"name": body.name, "organization_id": org_id}
+    values: dict[str, Any] = {"name": body.name, "organization_id": org_id}
+    if body.created_at is not None:
+        values["created_at"] = body.created_at
     new_id = await insert_ignore(
         conn,
         persons,

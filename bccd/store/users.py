@@ -18,6 +18,7 @@ from bccd.errors import Conflict as Conflict  # re-exported: defined once in bcc
 from bccd.errors import NotFound as NotFound
 from bccd.mail.addresses import normalize_address
 from bccd.store.schema import api_tokens, companies, user_addresses, users
+from bccd.typed_addresses import check_typed_address
 from bccd.vocabulary import ADMIN, REGULAR, ROLES, SENDER_POLICIES
 
 SMART_BCC_RANDOM_BYTES = 10  # 80 bits ≥ the 64 bits SPEC §8 asks for
@@ -87,9 +88,7 @@ def _now() -> datetime:
 
 
 def _clean_email(value: str) -> str:
-    norm = normalize_address(value)
-    if norm is None:
-        raise ValueError(f"not an email address: {value!r}")
+    norm = check_typed_address(value)
     if len(norm) > MAX_ADDRESS_CHARS:
         raise ValueError(f"email address longer than {MAX_ADDRESS_CHARS} characters")
     return norm
