@@ -104,16 +104,18 @@ def configure_logging(level: str = "info", fmt: str = "json", *, stream: TextIO 
 
 
 def error_fields(exc: BaseException) -> dict[str, Any]:
-    """Fields for a failure line: `error` (type), `error_code` (stable), `error_message` (scrubbed).
+    """Fields for a failure line: `error` (type), `error_code` (stable), `error_message` (scrubbed;
+    not for `internal` errors).
 
     At debug level the traceback comes too (`exc_info`), which may quote values the scrubbed message
     leaves out; debug logs are for a developer's machine, not a shared log store.
     """
-    fields: dict[str, Any] = {
-        "error": type(exc).__name__,
-        "error_code": classify(exc),
-        "error_message": scrubbed_message(exc),
-    }
+    code = classify(exc)
+    fields: dict[str, Any] = {"error": type(exc).__name__, "error_code": code}
+    if code != "internal":
+        # A driver's or the OS's own words, scrubbed. An unclassified exception's text could quote
+        # anything (a body, a token): it is left out, and the traceback at debug level says the rest.
+        fields["error_message"] = scrubbed_message(exc)
     if _state["debug"]:
         fields["exc_info"] = exc
     return fields

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Statemen
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied, UnknownReference
-from bccd.logs import get_logger
+from bccd.logs import error_fields, get_logger
 from bccd.services.directory import ImportError_
 
 log = get_logger("bccd.api")
@@ -146,7 +146,7 @@ async def _import_error(request: Request, exc: ImportError_) -> JSONResponse:
 
 async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
     # Locked or unreachable database: a retry may succeed. No SQL or parameters in the log (bodies).
-    log.warning("http_database_unavailable", error=type(exc.orig).__name__ if exc.orig else "unknown")
+    log.warning("http_database_unavailable", **error_fields(exc))
     return error_response(
         503, "unavailable", "the database is busy or unreachable; retry later", {"Retry-After": "1"}
     )

@@ -2,7 +2,8 @@
 
 A pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed bodies and run handlers in
 another task). It sits inside Starlette's ServerErrorMiddleware, so an unexpected exception stops here:
-it is logged without its message (SQL parameters could carry request bodies) and answered with the
+it is logged with its error code and, for a classified failure, the driver's scrubbed first line (never
+SQL parameters, which could carry request bodies; see bccd.logs.error_fields) and answered with the
 JSON error shape instead of being re-raised into the server's own traceback logging.
 """
 
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bccd.api.errors import error_response
-from bccd.logs import get_logger
+from bccd.logs import error_fields, get_logger
 from bccd.metrics import Metrics
 
 log = get_logger("bccd.api")
@@ -106,7 +107,7 @@ class RequestGuard:
                     status = CLIENT_CLOSED  # the client went away (or shutdown cancelled the request)
                 raise
             except Exception as exc:
-                log.error("http_unhandled_error", error=type(exc).__name__, where=_where(exc))
+                log.error("http_unhandled_error", where=_where(exc), **error_fields(exc))
                 if not response_started:
                     await self._respond(
                         scope, receive, observing_send, 500, "internal_error", "an internal error occurred"

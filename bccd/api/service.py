@@ -18,7 +18,7 @@ import uvicorn
 from bccd.api.app import create_api
 from bccd.api.context import ApiContext
 from bccd.config import Settings
-from bccd.logs import get_logger
+from bccd.logs import error_fields, get_logger
 from bccd.metrics import Metrics
 from bccd.services.runtime import Database
 
@@ -145,7 +145,9 @@ class HttpApiService:
     async def _cleanup(self) -> None:
         task, self._task, self._server = self._task, None, None
         if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
-            log.error("http_server_failed", error=type(task.exception()).__name__)
+            failure = task.exception()
+            assert failure is not None
+            log.error("http_server_failed", **error_fields(failure))
         if self._socket is not None:
             self._socket.close()
             self._socket = None

@@ -144,7 +144,7 @@ class CommitQueue:
                 stored = await store_messages(conn, payload)
             return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
         except Exception as exc:
-            log.warning("batch_write_retried_one_by_one", batch=len(writes), error=type(exc).__name__)
+            log.warning("batch_write_retried_one_by_one", batch=len(writes), **error_fields(exc))
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         for entry, item in zip(writes, payload, strict=True):
             try:
