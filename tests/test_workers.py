@@ -53,3 +53,50 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     out = b"".join(seen) + out
     assert out.count(b'"event": "bccd_stopped"') == 2  # both workers drained and stopped
     assert len(cli_json(env, "threads", "list", "--owner", "a@acme.test")["threads"]) == 20
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie (exited, not yet reaped by its new parent) counts as gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """Issue 12 item 10: SIGKILL the supervisor; its workers must not stay behind serving the port."""
+    import json
+    import os
+    import time
+
+    port = free_port()
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port)
+    cli_json(env, "db", "upgrade")
+    proc = subprocess.Popen([*CLI, "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE)
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the supervisor's first line names its workers
+            record = json.loads(line)
+            if record.get("event") == "workers_started":
+                pids = record["pids"]
+                break
+        wait_listening(port, proc)
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids), "workers outlived their supervisor"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if proc.stdout is not None:
+            proc.stdout.close()
