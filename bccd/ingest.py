@@ -6,7 +6,6 @@ Parsing happens once per message; each owner gets its own participants, persons 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from bccd.mail.addresses import MailAddress, normalize_address
 from bccd.mail.forwards import ForwardDetection, detect_forward
 from bccd.mail.message import ParsedMessage, parse_message
 from bccd.metrics import Metrics
+from bccd.parse_cost import in_parse_thread, parse_inline
 from bccd.participants import Exclusions, collect_participants, forwarded_by_owner, thread_subject
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
@@ -194,10 +194,10 @@ class Ingestor:
         started = time.perf_counter()
         accepted_at = datetime.now(UTC)
         sha256 = hashlib.sha256(raw).hexdigest()
-        if len(raw) > INLINE_PARSE_MAX_BYTES:
-            # Seconds of pure-Python parsing would stall every other session on this loop; in a thread the
-            # GIL is handed back every few milliseconds, so they keep being served meanwhile.
-            parsed, forward = await asyncio.to_thread(parse_and_detect, raw)
+        if not parse_inline(raw, INLINE_PARSE_MAX_BYTES):
+            # Seconds of pure-Python parsing (or a crafted message's structure, bccd.parse_cost) would stall
+            # every other session on this loop; in a thread the GIL is handed back every few milliseconds.
+            parsed, forward = await in_parse_thread(parse_and_detect, raw)
         else:
             parsed, forward = parse_and_detect(raw)
         by_owner: dict[int, Recipient] = {}
