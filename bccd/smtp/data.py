@@ -16,6 +16,7 @@ from enum import StrEnum
 
 END = b".\r\n"
 CRLF = b"\r\n"
+YIELD_EVERY_LINES = 512  # a whole buffered message is many lines: let other sessions run in between
 
 
 class DataProblem(StrEnum):
@@ -37,7 +38,11 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None, lin
     longest = 0
     size = 0
     problem: DataProblem | None = None
+    pieces = 0
     while True:
+        pieces += 1
+        if pieces % YIELD_EVERY_LINES == 0:
+            await asyncio.sleep(0)
         try:
             piece = await reader.readuntil(CRLF)
             complete = True
