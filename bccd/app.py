@@ -35,6 +35,7 @@ class BccdApp:
         self.metrics = Metrics()
         self.db = Database(settings.database.url.get_secret_value(), pool_size=settings.database.pool_size)
         self.commits = CommitQueue(self.db, batch_max=settings.database.commit_batch_max)
+        self.metrics.commit_queue_depth.set_function(lambda: self.commits.depth)
         self.ingestor = Ingestor(
             self.db, self.commits, bcc_domains=settings.smtp.bcc_domains, metrics=self.metrics
         )

@@ -61,6 +61,11 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.commit_queue_depth = Gauge(
+            "bccd_commit_queue_depth",
+            "Writes waiting for the database writer (grows when commits are slower than arrivals)",
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "bccd_http_requests", "HTTP API requests by status code", ["code"], registry=self.registry
         )

@@ -47,6 +47,11 @@ class CommitQueue:
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def depth(self) -> int:
+        """Writes waiting for the writer (exported as bccd_commit_queue_depth)."""
+        return self._queue.qsize()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="bccd-commit-queue")

@@ -53,3 +53,8 @@ async def test_process_and_gc_metrics(api: Api) -> None:
         assert f"\n{name} " in text, name
     assert "python_gc_objects_collected_total{" in text
     assert "python_info{" in text
+
+
+async def test_commit_queue_depth_is_exported(api: Api) -> None:
+    text = (await api.anonymous.get("/metrics")).text
+    assert "\nbccd_commit_queue_depth 0.0\n" in text
