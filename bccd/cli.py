@@ -14,11 +14,12 @@ from typing import Any
 from bccd.config import ConfigError, Settings, load_settings
 from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging, get_logger
+from bccd.progress import terminal_progress
 from bccd.records import ITEM_CLI_NAMES, record_type
 from bccd.services import companies, directory, users
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
-from bccd.services.directory import ImportError_
+from bccd.services.directory import ImportError_, ImportFailed
 from bccd.services.links import link_item, unlink_item
 from bccd.services.runtime import Database, DatabaseNotReady, check_database, open_database, upgrade_schema
 from bccd.services.threads import MAX_PAGE
@@ -191,10 +192,15 @@ async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Datab
 
 async def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     path = Path(args.file)
+    progress, clear = terminal_progress(sys.stderr)  # issue 12 item 18: a bar on a terminal only
     try:
-        # A one-shot CLI read before any concurrency.
-        data = sys.stdin.buffer.read() if args.file == "-" else path.read_bytes()  # noqa: ASYNC240
-        result = await directory.import_records(db, data.splitlines(), actor=None)
+        # Streamed, never read whole; the blocking reads are the CLI's only work, nothing else waits.
+        stream = sys.stdin.buffer if args.file == "-" else path.open("rb")  # noqa: ASYNC230
+        with stream:
+            size = None if args.file == "-" else path.stat().st_size  # noqa: ASYNC240
+            result = await directory.import_records(
+                db, stream, actor=None, progress=progress, bytes_total=size
+            )
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
     except IsADirectoryError:
@@ -204,7 +210,13 @@ async def cmd_import(args: argparse.Namespace, settings: Settings, db: Database)
     except PermissionError:
         raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
     except ImportError_ as exc:
-        raise CliError(f"{path}: {exc}; nothing was imported", EXIT_USAGE) from None
+        others = "".join(f"\n{path}: line {n}: {d}" for n, d in exc.errors[1:])
+        cut = f"\n(only the first {len(exc.errors)} bad lines are shown)" if exc.truncated else ""
+        raise CliError(f"{path}: {exc}; nothing was imported{others}{cut}", EXIT_USAGE) from None
+    except ImportFailed as exc:
+        raise CliError(f"{path}: {exc}", 1) from None
+    finally:
+        clear()
     _emit(args, result.as_json(), f"imported {result.created} new and {result.updated} updated records")
 
 

@@ -155,7 +155,7 @@ for _record in RECORD_TYPES:
     responses={413: {"model": ErrorOut}},
 )
 async def import_directory(ctx: Ctx, admin: AdminUser, request: Request) -> dict[str, int]:
-    raw = await request.body()  # size-capped by the request guard (MAX_IMPORT_BYTES)
-    result = await service.import_records(ctx.db, raw.split(b"\n"), actor=admin)
+    # Streamed line by line (size-capped by the request guard, MAX_IMPORT_BYTES), never held whole.
+    result = await service.import_records(ctx.db, service.split_stream(request.stream()), actor=admin)
     log.info("directory_imported", created=result.created, updated=result.updated, actor=f"user:{admin.id}")
     return result.as_json()

@@ -140,7 +140,12 @@ async def _already_linked(request: Request, exc: AlreadyLinked) -> JSONResponse:
 
 async def _import_error(request: Request, exc: ImportError_) -> JSONResponse:
     return error_response(
-        422, "import_error", f"line {exc.line}: {exc.detail}; nothing was imported", line=exc.line
+        422,
+        "import_error",
+        f"line {exc.line}: {exc.detail}; nothing was imported",
+        line=exc.line,
+        errors=[{"line": n, "detail": d} for n, d in exc.errors],  # every bad line, up to a cap
+        truncated=exc.truncated,
     )
 
 

@@ -5,16 +5,17 @@ Admins write, every user of the company reads (the operator at the CLI does both
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from bccd.errors import NotFound, UnknownReference
 from bccd.importer import ImportError_ as ImportError_  # re-exported: interfaces report it
+from bccd.importer import ImportFailed as ImportFailed
+from bccd.importer import ImportProgress as ImportProgress
 from bccd.importer import ImportResult as ImportResult
-from bccd.importer import import_lines
+from bccd.importer import Lines, Progress, import_lines
+from bccd.importer import split_stream as split_stream
 from bccd.records import record_type
 from bccd.services.runtime import Database
 from bccd.services.users import User, require_admin
@@ -50,27 +51,25 @@ async def delete_record(db: Database, kind: str, external_id: str, *, actor: Use
     return None
 
 
-def _with_company(number: int, line: bytes, company_id: int) -> bytes:
-    """Lines may leave out "company": the caller's company is meant. Anything else is left to the importer."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return line  # the importer reports it with its line number
-    except RecursionError:
-        # json.loads gives up on deeply nested arrays with RecursionError, which is not a ValueError.
-        raise ImportError_(number, "nested too deeply") from None
-    if isinstance(data, dict) and "company" not in data:
-        data["company"] = company_id
-        return json.dumps(data).encode("utf-8")
-    return line
-
-
-async def import_records(db: Database, lines: Iterable[bytes], *, actor: User | None) -> ImportResult:
-    """Import JSON lines, all or nothing. An admin imports into their own company only (a line without
-    "company" means theirs); the operator imports into any company the lines name."""
+async def import_records(
+    db: Database,
+    lines: Lines,
+    *,
+    actor: User | None,
+    progress: Progress | None = None,
+    bytes_total: int | None = None,
+) -> ImportResult:
+    """Import JSON lines (streamed), all or nothing. An admin imports into their own company only (a line
+    without "company" means theirs); the operator imports into any company the lines name."""
     if actor is None:
-        return await import_lines(db, lines)
+        return await import_lines(db, lines, progress=progress, bytes_total=bytes_total)
     require_admin(actor)
     company_id = actor.company_id
-    scoped = [_with_company(n, line, company_id) for n, line in enumerate(lines, start=1)]
-    return await import_lines(db, scoped, only_company=company_id)
+    return await import_lines(
+        db,
+        lines,
+        only_company=company_id,
+        default_company=company_id,
+        progress=progress,
+        bytes_total=bytes_total,
+    )
