@@ -286,7 +286,7 @@ class _Reader:
 
     async def flush(self) -> None:
         rows, self._rows = self._rows, {"org": [], "person": [], "item": []}
-        if self.bad_lines:  # nothing will be written: stop staging, keep reading for more bad lines
+        if len(self.errors) >= MAX_REPORTED_ERRORS:  # the report is full: keep reading, stage no more
             return
         st = self.staging
 
@@ -345,7 +345,7 @@ async def _import(
                 progress(state)
     await reader.flush()
     state.lines = number
-    if not reader.bad_lines:
+    if len(reader.errors) < MAX_REPORTED_ERRORS:  # the references of the good lines (staged) are checked too
         await session.run(staging.staged)
         state.phase = "checking"
         if progress is not None:

@@ -193,7 +193,8 @@ class Staging:
         kind = " AND t.type = s.kind" if item else ""
         latest = self._latest(table, item=item)
         stored = (
-            f"EXISTS (SELECT 1 FROM {live} t WHERE t.company_id = s.company_id{kind} AND t.external_id = s.ext)"
+            f"EXISTS (SELECT 1 FROM {live} t WHERE t.company_id = s.company_id{kind}"
+            " AND t.external_id = s.ext)"
         )
         sql = f"""
             SELECT count(*),
