@@ -133,7 +133,8 @@ class Staging:
     # -- checks --------------------------------------------------------------------------------------
 
     def _each(self, column: str) -> str:
-        """A FROM item naming each element of an array column `value`."""
+        """A FROM item naming each element of an array column `value`. CROSS JOIN (here and after it)
+        fixes SQLite's join order: otherwise it may walk a company's persons before expanding the array."""
         if self._pg:
             return f"CROSS JOIN LATERAL unnest(s.{column}) AS j(value)"
         return f"CROSS JOIN json_each(s.{column}) AS j"
@@ -239,8 +240,8 @@ class Staging:
         emails = f"""
             INSERT INTO person_emails (person_id, address, company_id)
             SELECT p.id, j.value, s.company_id FROM {self.person} s {self._each("emails")}
-              JOIN persons p ON p.company_id = s.company_id AND p.external_id = s.ext
-             WHERE {where}
+              CROSS JOIN persons p
+             WHERE {where} AND p.company_id = s.company_id AND p.external_id = s.ext
             ON CONFLICT DO NOTHING
         """
         await conn.execute(text(emails), {"lo": lo, "hi": hi})
@@ -286,9 +287,9 @@ class Staging:
         parts = f"""
             INSERT INTO item_participants (item_id, person_id)
             SELECT DISTINCT i.id, p.id FROM {self.item} s {self._each("parts")}
-              {join_items}
-              JOIN persons p ON p.company_id = s.company_id AND p.external_id = j.value
-             WHERE {where}
+              CROSS JOIN items i CROSS JOIN persons p
+             WHERE {where} AND i.company_id = s.company_id AND i.type = s.kind AND i.external_id = s.ext
+               AND p.company_id = s.company_id AND p.external_id = j.value
             ON CONFLICT DO NOTHING
         """
         await conn.execute(text(parts), {"lo": lo, "hi": hi})
