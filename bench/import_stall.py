@@ -17,7 +17,6 @@ import json
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,12 +112,12 @@ async def measure(
         start = time.perf_counter()
         await asyncio.sleep(4)
         phases["quiet"] = _summary([lat for at, lat in samples if at >= start])
-        for name, run in (
-            ("api_import", lambda: _api_import(http_port, token, files["api"])),
-            ("cli_import", lambda: _cli_import(env, files["cli"])),
-        ):
+        for name in ("api_import", "cli_import"):
             begin = time.perf_counter()
-            result = await run()
+            if name == "api_import":
+                result = await _api_import(http_port, token, files["api"])
+            else:
+                result = await _cli_import(env, files["cli"])
             end = time.perf_counter()
             phases[name] = {
                 **_summary([lat for at, lat in samples if begin <= at <= end]),
