@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from bccd import importer
-from bccd.directory_models import MODEL_BY_KIND, ItemIn, OrganizationIn, PersonIn
+from bccd.directory_models import ItemIn, OrganizationIn, PersonIn
 from bccd.errors import NotFound
 from bccd.importer import MAX_REPORTED_ERRORS, ImportError_, import_lines, split_stream
+from bccd.records import REGISTRY
 from bccd.store import bulk_import
 from bccd.store.database import Database
 from bccd.store.directory import (
@@ -83,7 +84,7 @@ async def test_import_writes_what_one_by_one_upserts_write(db: Database) -> None
         await upsert_person(conn, other, "p2", PersonIn(name="Dave"))
         for r in (records[0], records[4], records[5]):
             body = {k: v for k, v in r.items() if k not in ("kind", "external_id")}
-            item = MODEL_BY_KIND[r["kind"]](**body)
+            item = REGISTRY[r["kind"]].input_model(**body)
             assert isinstance(item, ItemIn)
             await upsert_item(conn, other, r["kind"], r["external_id"], item)
     async with db.read() as conn:
