@@ -1,0 +1,173 @@
+"""`make bench`: every issue-13 scenario in one table — bccd's figure, the no-op aiosmtpd sink's figure
+from the same run, the ratio, the target, PASS/FAIL.
+
+    python -m bench.run            # full: 1,000,000 persons + 200,000 organizations + 1,000,000 deals
+    python -m bench.run --quick    # about a minute: 1,000 vs 20,000 persons
+
+The directory is generated (bench.directory_gen, seeded). Scenarios not built yet are listed as NOT RUN, so
+the table never reads as more complete than it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import import_stall, ingest
+from bench.import_speed import _pg_admin
+
+Row = tuple[str, str, str, str, str, str]
+
+
+def _sizes(persons: int) -> dict[str, int]:
+    return {"persons": persons, "organizations": max(1, persons // 5), "deals": persons}
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def _pg_url() -> tuple[str, str] | None:
+    name = f"bccd_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        return None
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+def run(quick: bool, backends: list[str]) -> tuple[list[Row], dict[str, Any]]:
+    small, large = (1_000, 20_000) if quick else (1_000, 1_000_000)
+    messages, clients = (400, 16) if quick else (3000, 16)
+    raw: dict[str, Any] = {}
+    rows: list[Row] = []
+    mails = ingest.corpus(messages, small, small // 5)
+    raw["sink"] = sink = ingest.sink(mails, clients)
+    for backend in backends:
+        for label, persons in (("small", small), ("large", large)):
+            with tempfile.TemporaryDirectory() as tmp:
+                if backend == "sqlite":
+                    url, drop = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}", None
+                else:
+                    made = _pg_url()
+                    if made is None:
+                        break
+                    url, drop = made
+                try:
+                    raw[f"{backend}_{label}"] = ingest.bccd(
+                        url, _sizes(persons), messages, clients, Path(tmp)
+                    )
+                finally:
+                    if drop:
+                        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+        s, big = raw.get(f"{backend}_small"), raw.get(f"{backend}_large")
+        if not s or not big:
+            rows.append((f"{backend}: not run", "-", "-", "-", "-", "SKIP"))
+            continue
+        r = s["msg_per_s"] / sink["msg_per_s"]
+        rows.append(
+            (
+                f"{backend} ingest msg/s, {small:,} persons, C={clients}",
+                f"{s['msg_per_s']}",
+                f"{sink['msg_per_s']}",
+                f"{r:.2f}",
+                "≥ 0.6×",
+                _verdict(r >= 0.6),
+            )
+        )
+        flat = big["msg_per_s"] / s["msg_per_s"]
+        rows.append(
+            (
+                f"{backend} ingest msg/s, {large:,} persons (vs {small:,})",
+                f"{big['msg_per_s']}",
+                f"{s['msg_per_s']}",
+                f"{flat:.2f}",
+                "≥ 0.9× (flat)",
+                _verdict(flat >= 0.9),
+            )
+        )
+        p99 = big["eod_p99_ms"] / sink["eod_p99_ms"]
+        rows.append(
+            (
+                f"{backend} EOD→250 p99 ms, {large:,} persons",
+                f"{big['eod_p99_ms']}",
+                f"{sink['eod_p99_ms']}",
+                f"{p99:.1f}",
+                "≤ 3×",
+                _verdict(p99 <= 3),
+            )
+        )
+        if big["cpu_ms_per_msg"] is not None:
+            rows.append(
+                (
+                    f"{backend} CPU ms/msg, {large:,} persons",
+                    f"{big['cpu_ms_per_msg']}",
+                    f"{sink['cpu_ms_per_msg']}",
+                    f"{big['cpu_ms_per_msg'] / sink['cpu_ms_per_msg']:.1f}",
+                    "≤ 1.5 ms",
+                    _verdict(big["cpu_ms_per_msg"] <= 1.5),
+                )
+            )
+        rate = big["import_records_per_s"]
+        rows.append(
+            (
+                f"{backend} import records/s ({large * 11 // 5:,} records)",
+                f"{rate:,}",
+                "-",
+                "-",
+                "≥ 50,000/s",
+                _verdict(rate >= 50_000),
+            )
+        )
+    stall = import_stall.run(20_000 if quick else 100_000, 4)
+    raw["import_stall"] = stall
+    quiet = stall["phases"]["quiet"]
+    rows.append(
+        (
+            f"sqlite EOD→250 max ms during a {stall['records']:,}-record import",
+            f"{stall['worst_eod_to_250_during_import_ms']}",
+            f"{quiet.get('max_ms')} (no import)",
+            "-",
+            "< 1000 ms",
+            stall["verdict"],
+        )
+    )
+    for name in (
+        "serve --workers 2 ≥ 1.0× sink",
+        "20 MB messages: small-mail p99 ≤ 3×",
+        "search/unlinked on 1M threads p99 ≤ 50 ms",
+        "Haraka-with-fsync peer row",
+    ):
+        rows.append((name, "-", "-", "-", "-", "NOT RUN"))
+    return rows, raw
+
+
+def table(rows: list[Row]) -> str:
+    head: Row = ("scenario", "bccd", "baseline (same run)", "ratio", "target", "result")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(6)]
+
+    def line(r: Row) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bccd benchmarks (issue 13)")
+    parser.add_argument("--quick", action="store_true", help="about a minute: small directories")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    args = parser.parse_args()
+    rows, raw = run(args.quick, args.backends.split(","))
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=2))
+
+
+if __name__ == "__main__":
+    main()
