@@ -23,6 +23,9 @@ from bccd.store.thread_batch import store_messages
 from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
 
 T = TypeVar("T")
+# A batch's messages together stay under this many bytes (issue 8): 64 × 20 MB in one transaction would
+# hold tens of megabytes of statements in memory and the writer for seconds.
+BATCH_MAX_BYTES = 32 * 1024 * 1024
 Job = Callable[[AsyncConnection], Awaitable[Any]]
 log = get_logger(__name__)
 
@@ -40,10 +43,16 @@ class _Entry:
     future: asyncio.Future[Any]
 
 
+def _size(entry: _Entry) -> int:
+    return len(entry.work.row.raw) if isinstance(entry.work, MessageWrite) else 0
+
+
 class CommitQueue:
-    def __init__(self, db: Database, *, batch_max: int = 64) -> None:
+    def __init__(self, db: Database, *, batch_max: int = 64, batch_max_bytes: int = BATCH_MAX_BYTES) -> None:
         self._db = db
         self._batch_max = batch_max
+        self._batch_max_bytes = batch_max_bytes
+        self._carry: _Entry | None = None  # taken from the queue but over the byte budget: next batch
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -87,11 +96,24 @@ class CommitQueue:
         await self._queue.put(_Entry(order_key, work, future))
         return await future
 
+    def _next_batch_rest(self, batch: list[_Entry]) -> None:
+        """Fill `batch` with waiting entries, up to `batch_max` entries and `batch_max_bytes` of messages."""
+        size = sum(_size(e) for e in batch)
+        while len(batch) < self._batch_max and not self._queue.empty():
+            entry = self._queue.get_nowait()
+            if size + _size(entry) > self._batch_max_bytes:
+                self._carry = entry  # one transaction never holds more than the budget (plus one message)
+                return
+            size += _size(entry)
+            batch.append(entry)
+
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if self._carry is not None:
+                batch, self._carry = [self._carry], None
+            else:
+                batch = [await self._queue.get()]
+            self._next_batch_rest(batch)
             try:
                 await self._commit(batch)
             except BaseException as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -31,11 +30,6 @@ def upgrade(url: str, revision: str = "head") -> None:
             conn.execute("PRAGMA journal_mode=WAL")
         finally:
             conn.close()
-
-
-async def upgrade_async(url: str, revision: str = "head") -> None:
-    # Alembic's env.py runs its own event loop; keep it off the caller's loop.
-    await asyncio.to_thread(upgrade, url, revision)
 
 
 def current_head() -> str | None:

@@ -15,11 +15,45 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # Statements that may block on the disk (fsync) or wait for another process's write lock (busy_timeout).
 _THREADED_PREFIXES = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "PRAGMA WAL_CHECKPOINT")
+
+
+# A statement binding a blob this large runs in a thread: copying 20 MB into SQLite's pages would hold
+# the event loop (and every other session) for tens of milliseconds (issue 8).
+LARGE_PARAMETER_BYTES = 1024 * 1024
+
+
+def _large(parameters: Sequence[Any] | dict[str, Any]) -> bool:
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    return any(isinstance(v, bytes | str) and len(v) >= LARGE_PARAMETER_BYTES for v in values)
+
+
+async def finish_in_thread(fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread and wait for it to end even if the caller is cancelled meanwhile.
+
+    A cancelled `await asyncio.to_thread(conn.commit)` returns at once while the COMMIT goes on in its
+    thread; SQLAlchemy would then roll the same connection back on the loop, racing the COMMIT (issue 8).
+    Here the cancellation is re-raised only after the thread is done with the connection.
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(fn))
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True  # keep waiting: the connection is still in use by the thread
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 def _is_begin_write(sql: str) -> bool:
@@ -57,8 +91,8 @@ class InlineCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
         if _is_begin_write(sql) and self._owner.try_begin_inline(sql):
             return self
-        if _threaded(sql):
-            await asyncio.to_thread(self._cursor.execute, sql, parameters)
+        if _threaded(sql) or _large(parameters):
+            await finish_in_thread(lambda: self._cursor.execute(sql, parameters))
         else:
             self._cursor.execute(sql, parameters)
         return self
@@ -118,7 +152,7 @@ class InlineConnection:
 
     async def commit(self) -> None:
         if self._conn.in_transaction:
-            await asyncio.to_thread(self._conn.commit)
+            await finish_in_thread(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
