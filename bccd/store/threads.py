@@ -76,15 +76,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def store_message_threads(
-    conn: AsyncConnection, message: MessageRow, drafts: Sequence[ThreadDraft]
-) -> list[StoredThread]:
-    """Insert the message once and one thread per draft; retries of a stored (owner, bytes) pair reuse it."""
-    from bccd.store.thread_batch import store_messages  # the batch module builds on this one's types
-
-    return (await store_messages(conn, [(message, drafts)]))[0]
-
-
 async def thread_header(conn: AsyncConnection, thread_id: int) -> ThreadHeader:
     return await _header(conn, thread_id, lock=False)
 

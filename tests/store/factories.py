@@ -25,7 +25,8 @@ from bccd.store.directory import (
     upsert_organization,
     upsert_person,
 )
-from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft, store_message_threads
+from bccd.store.thread_batch import store_messages
+from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft
 from bccd.store.users import User, create_company, create_user
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -167,3 +168,10 @@ async def new_thread(db: Database, owner: User, tag: str, addresses: Sequence[st
 async def count(db: Database, table: Table, *where: Any) -> int:
     async with db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def store_message_threads(
+    conn: AsyncConnection, message: MessageRow, drafts: Sequence[ThreadDraft]
+) -> list[StoredThread]:
+    """One message's threads through the group commit's write path (a test helper: production batches)."""
+    return (await store_messages(conn, [(message, drafts)]))[0]

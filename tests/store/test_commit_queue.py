@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.schema import companies, threads
-from bccd.store.threads import StoredThread, store_message_threads
+from bccd.store.threads import StoredThread
 from bccd.store.users import create_company
-from tests.store.factories import World, count, draft, message
+from tests.store.factories import World, count, draft, message, store_message_threads
 
 
 def _named(name: str, seen: list[AsyncConnection] | None = None) -> Any:

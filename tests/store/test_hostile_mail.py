@@ -18,8 +18,8 @@ from bccd.mail.forwards import detect_forward
 from bccd.mail.message import parse_message
 from bccd.store.database import Database
 from bccd.store.thread_views import get_raw, get_thread
-from bccd.store.threads import ParticipantRow, ThreadDraft, store_message_threads
-from tests.store.factories import World
+from bccd.store.threads import ParticipantRow, ThreadDraft
+from tests.store.factories import World, store_message_threads
 
 LONG_LOCAL = "x" * 400
 HOSTILE = {

@@ -41,10 +41,18 @@ from bccd.store.threads import (
     clear_item,
     set_item,
     set_record_link,
-    store_message_threads,
 )
 from bccd.store.users import Conflict, create_user
-from tests.store.factories import PAULA, PETER, World, count, draft, message, new_thread
+from tests.store.factories import (
+    PAULA,
+    PETER,
+    World,
+    count,
+    draft,
+    message,
+    new_thread,
+    store_message_threads,
+)
 
 NODES = 6
 T = TypeVar("T")
