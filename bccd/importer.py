@@ -62,6 +62,7 @@ MAX_LINE_BYTES = 1_000_000
 MAX_REPORTED_ERRORS = 100
 STAGE_ROWS = 5_000  # rows staged per turn of the writer
 APPLY_CHUNK_LINES = 4_000  # staged lines applied per turn of the writer (SQLite)
+LIVE_TABLES = ("organizations", "persons", "items")
 YIELD_EVERY_LINES = 200  # parsing hands the event loop back this often (~2 ms of validation)
 
 T = TypeVar("T")
@@ -398,6 +399,8 @@ async def _apply(
     steps = [by_kind[kind] for kind in sorted(by_kind, key=APPLY_ORDER.__getitem__)]
     try:
         for table, apply in steps:
+            # What this step joins against was (maybe) just written by this import.
+            await session.run(partial(staging.refresh_statistics, tables=LIVE_TABLES))
             async for lo, hi in _chunks(session, staging, table, APPLY_CHUNK_LINES):
                 counted: ChunkCount = await session.run(partial(apply, lo=lo, hi=hi, now=now))
                 new = counted.records - counted.existed

@@ -9,6 +9,7 @@ work (L6) against the directory under test.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -21,7 +22,7 @@ from typing import Any
 from bench import directory_gen
 from bench.smtp_throughput import _reply, wait_port
 from tests.helpers import forward_as_attachment, make_mail
-from tests.processes import CLI, bootstrap, cli_json, free_port, serve_env
+from tests.processes import CLI, bootstrap, free_port, serve_env
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -105,7 +106,10 @@ def bccd(
     path = tmp / "directory.jsonl"
     directory_gen.write(path, user["company_id"], **sizes)
     started = time.perf_counter()
-    imported = cli_json(env, "import", str(path))
+    done = subprocess.run([*CLI, "import", str(path), "--json"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"import failed: {done.stderr[-2000:]}")
+    imported = json.loads(done.stdout)
     import_s = time.perf_counter() - started
     path.unlink()
     mails = corpus(messages, sizes["persons"], sizes["organizations"])

@@ -117,6 +117,13 @@ class Staging:
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
             await conn.exec_driver_sql(insert, rows)
 
+    async def refresh_statistics(self, conn: AsyncConnection, tables: Sequence[str]) -> None:
+        """PostgreSQL: planner statistics of directory tables this import just filled. Without them a fresh
+        table looks empty inside the import's transaction and the next join walks it once per row."""
+        if self._pg:
+            for table in tables:
+                await conn.exec_driver_sql(f"ANALYZE {table}")
+
     async def drop(self, conn: AsyncConnection) -> None:
         for table in (self.org, self.person, self.item):
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
@@ -273,6 +280,8 @@ class Staging:
                    items.created_at)
         """
         await conn.execute(_with_now(upsert), {"lo": lo, "hi": hi, "now": now})
+        if lo == 0:  # the participants join below must see the items just written as more than empty
+            await self.refresh_statistics(conn, ["items"])
         join_items = (
             "JOIN items i ON i.company_id = s.company_id AND i.type = s.kind AND i.external_id = s.ext"
         )
