@@ -257,11 +257,15 @@ class _Reader:
             self.error(number, f"company {envelope.company!r} not found")
             return
         ext = envelope.external_id
+        if isinstance(body, OrganizationIn | PersonIn):
+            when: Any = body.created_at
+            if when is not None and self._sqlite:
+                when = sqlite_timestamp(when)
         if isinstance(body, OrganizationIn):
-            self._rows["org"].append((number, company, ext, body.name))
+            self._rows["org"].append((number, company, ext, body.name, when))
         elif isinstance(body, PersonIn):
             emails = json.dumps(body.emails) if self._sqlite else body.emails
-            self._rows["person"].append((number, company, ext, body.name, body.organization, emails))
+            self._rows["person"].append((number, company, ext, body.name, body.organization, emails, when))
         else:
             assert isinstance(body, ItemIn)
             parts = list(dict.fromkeys(body.participants)) if isinstance(body, DealIn) else []

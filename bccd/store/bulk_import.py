@@ -26,8 +26,8 @@ from bccd.store.schema import Ts
 
 _ids = itertools.count(1)
 
-ORG_COLUMNS = ("line", "company_id", "ext", "name")
-PERSON_COLUMNS = ("line", "company_id", "ext", "name", "org_ext", "emails")
+ORG_COLUMNS = ("line", "company_id", "ext", "name", "created_at")
+PERSON_COLUMNS = ("line", "company_id", "ext", "name", "org_ext", "emails", "created_at")
 ITEM_COLUMNS = (
     "line",
     "company_id",
@@ -74,9 +74,10 @@ class Staging:
             arr, ts, big, tail = "text", "text", "integer", ""
         ddl = [
             f"CREATE TEMP TABLE {self.org} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
-            f" ext text NOT NULL, name text NOT NULL){tail}",
+            f" ext text NOT NULL, name text NOT NULL, created_at {ts}){tail}",
             f"CREATE TEMP TABLE {self.person} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
-            f" ext text NOT NULL, name text NOT NULL, org_ext text, emails {arr} NOT NULL){tail}",
+            f" ext text NOT NULL, name text NOT NULL, org_ext text, emails {arr} NOT NULL,"
+            f" created_at {ts}){tail}",
             f"CREATE TEMP TABLE {self.item} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
             f" kind text NOT NULL, ext text NOT NULL, title text NOT NULL, person_ext text, org_ext text,"
             f" status text NOT NULL, created_at {ts}, parts {arr} NOT NULL){tail}",
@@ -217,9 +218,12 @@ class Staging:
         counted = await self._count(conn, self.org, "organizations", lo, hi, item=False)
         sql = f"""
             INSERT INTO organizations (company_id, external_id, name, created_at)
-            SELECT s.company_id, s.ext, s.name, :now FROM {self.org} s
+            SELECT s.company_id, s.ext, s.name, coalesce(s.created_at, :now) FROM {self.org} s
              WHERE s.line > :lo AND s.line <= :hi AND {self._latest(self.org)}
-            ON CONFLICT (company_id, external_id) DO UPDATE SET name = excluded.name
+            ON CONFLICT (company_id, external_id) DO UPDATE SET name = excluded.name,
+               created_at = coalesce((SELECT x.created_at FROM {self.org} x
+                   WHERE x.company_id = excluded.company_id
+                   AND x.ext = excluded.external_id ORDER BY x.line DESC LIMIT 1), organizations.created_at)
         """
         await conn.execute(_with_now(sql), {"lo": lo, "hi": hi, "now": now})
         return counted
@@ -229,11 +233,14 @@ class Staging:
         where = f"s.line > :lo AND s.line <= :hi AND {self._latest(self.person)}"
         upsert = f"""
             INSERT INTO persons (company_id, external_id, name, organization_id, created_at)
-            SELECT s.company_id, s.ext, s.name, o.id, :now FROM {self.person} s
+            SELECT s.company_id, s.ext, s.name, o.id, coalesce(s.created_at, :now) FROM {self.person} s
               LEFT JOIN organizations o ON o.company_id = s.company_id AND o.external_id = s.org_ext
              WHERE {where}
             ON CONFLICT (company_id, external_id) DO UPDATE
-               SET name = excluded.name, organization_id = excluded.organization_id
+               SET name = excluded.name, organization_id = excluded.organization_id,
+               created_at = coalesce((SELECT x.created_at FROM {self.person} x
+                   WHERE x.company_id = excluded.company_id
+                   AND x.ext = excluded.external_id ORDER BY x.line DESC LIMIT 1), persons.created_at)
         """
         await conn.execute(_with_now(upsert), {"lo": lo, "hi": hi, "now": now})
         if counted.existed:  # an update replaces the person's addresses
