@@ -19,6 +19,7 @@ from bccd.records import ITEM_CLI_NAMES, record_type
 from bccd.services import companies, directory, users
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
+from bccd.services.content import thread_body
 from bccd.services.directory import ImportError_, ImportFailed
 from bccd.services.links import link_item, unlink_item
 from bccd.services.runtime import Database, DatabaseNotReady, check_database, open_database, upgrade_schema
@@ -309,7 +310,12 @@ def _explain(t: dict[str, Any], owner: str) -> str:
 async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     thread = (await thread_reads.show_thread(db, args.thread, actor=None)).as_json()
     owner = (await _owner_emails(db, {thread["owner"]}))[thread["owner"]]
-    _emit(args, thread, _explain(thread, owner))
+    text = _explain(thread, owner)
+    if args.body:
+        body = await thread_body(db, args.thread, actor=None)
+        thread["body"] = body.as_json()
+        text += "\n\n" + (body.text or "(no text)") + ("\n[body truncated]" if body.truncated else "")
+    _emit(args, thread, text)
 
 
 async def _actor(db: Database, ref: str | None) -> User | None:
@@ -497,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_threads_list, needs_db=True)
     ts = threads.add("show", "show a thread and why it was (not) linked")
     ts.add_argument("thread", type=int, help="thread id")
+    ts.add_argument("--body", action="store_true", help="also print the message text (JSON: text, html, …)")
     ts.set_defaults(func=cmd_threads_show, needs_db=True)
 
     link = sub.add("link", "link a thread to a deal, lead or project")

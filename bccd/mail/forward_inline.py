@@ -378,3 +378,23 @@ def _attributed(lines: list[Line], i: int) -> InlineOriginal | None:
         from_names=tuple(found.names),
         attribution=True,
     )
+
+
+# -- what other readers of body text reuse (bccd.mail.body finds where the new writing ends) ----------
+
+
+def line_separator(text: str) -> Separator | None:
+    """The forward / original-message separator on one line (as split_lines leaves it), if any."""
+    found = _separator(text)
+    return None if found is None else found[0]
+
+
+def line_label(text: str) -> Field | None:
+    """The header field a line (as split_lines leaves it) starts with, when it starts with a known label."""
+    found = _label(text)
+    return None if found is None else found[0]
+
+
+def header_block_at(lines: list[Line], start: int) -> bool:
+    """Whether a complete forwarded/quoted header block (From plus two of To/Cc/Date/Subject) starts here."""
+    return _read_block(lines, start).is_complete()
