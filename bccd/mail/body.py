@@ -64,15 +64,13 @@ def message_body(
     """The body JSON from the stored bodies. `*_length` are the full lengths when the caller read only a
     prefix of a long body (the store does), so that `truncated` tells the truth."""
     html, html_cut = _cap(html_body, html_length, limit)
-    text, text_cut = _cap(text_body, text_length, limit)
-    truncated = html_cut or text_cut
-    if text is None:
-        text = ""
-        if html:
-            text = html_to_text(html)
-            truncated = truncated or len(html) > MAX_HTML_CHARS  # the converter reads that much
-            text, cut = _cap(text, None, limit)
-            truncated = truncated or bool(cut)
+    capped, truncated = _cap(text_body, text_length, limit)
+    truncated = truncated or html_cut
+    text = capped or ""
+    if capped is None and html:
+        derived, cut = _cap(html_to_text(html), None, limit)
+        text = derived or ""
+        truncated = truncated or cut or len(html) > MAX_HTML_CHARS  # the converter reads that much
     return MessageBody(text=text, html=html, stripped_text=strip_text(text), truncated=truncated)
 
 
