@@ -14,7 +14,8 @@ from bccd.mail.message import parse_message
     ("body", "expected"),
     [
         pytest.param(
-            "Hi Anna,\n\nsounds good.\n\nOn Mon, 1 Jan 2024 at 10:00, Bob <bob@x.test> wrote:\n> earlier\n> text\n",
+            "Hi Anna,\n\nsounds good.\n\nOn Mon, 1 Jan 2024 at 10:00, Bob <bob@x.test> wrote:\n"
+            "> earlier\n> text\n",
             "Hi Anna,\n\nsounds good.",
             id="reply-quote-and-attribution",
         ),
@@ -42,7 +43,8 @@ from bccd.mail.message import parse_message
             id="thunderbird-forward-german",
         ),
         pytest.param(
-            "Note\n\nBegin forwarded message:\n\nFrom: Carl <carl@x.test>\nSubject: s\nDate: d\nTo: a@b.test\n",
+            "Note\n\nBegin forwarded message:\n\nFrom: Carl <carl@x.test>\nSubject: s\nDate: d\n"
+            "To: a@b.test\n",
             "Note",
             id="apple-forward",
         ),
@@ -70,7 +72,9 @@ from bccd.mail.message import parse_message
             id="decorative-rule-is-writing",
         ),
         pytest.param("From: the sales team, with love\n", "From: the sales team, with love", id="prose-from"),
-        pytest.param("\r\n\r\nLine one\r\n\r\n\r\n\r\nLine two\r\n", "Line one\n\nLine two", id="crlf-blanks"),
+        pytest.param(
+            "\r\n\r\nLine one\r\n\r\n\r\n\r\nLine two\r\n", "Line one\n\nLine two", id="crlf-blanks"
+        ),
         pytest.param("", "", id="empty"),
     ],
 )

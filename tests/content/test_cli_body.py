@@ -44,7 +44,9 @@ def test_threads_show_body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
     assert run("db", "upgrade")[0] == 0
     run("company", "create", "--name", "Acme")
-    code, out = run("user", "create", "--company", "Acme", "--email", "alice@acme.test", "--name", "A", "--json")
+    code, out = run(
+        "user", "create", "--company", "Acme", "--email", "alice@acme.test", "--name", "A", "--json"
+    )
     bcc = json.loads(out)["smart_bcc_address"]
     asyncio.run(_deliver(config, bcc, "Price is 42.\n\nOn Mon, Bob wrote:\n> price?\n"))
     tid = json.loads(run("threads", "list", "--json")[1])["threads"][0]["id"]
