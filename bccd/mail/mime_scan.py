@@ -426,3 +426,23 @@ def decoded_chunks(read: Read, part: AttachmentPart, chunk: int = WINDOW) -> Ite
     tail = decoder.flush()
     if tail:
         yield tail
+
+
+def attachment_by_full_parse(raw: bytes, index: int) -> bytes | None:
+    """Attachment `index`'s decoded bytes from a full parse: the fallback for mail the scan misreads.
+
+    Holds the whole message and its parts in memory, so callers use it on small messages only.
+    """
+    from bccd.mail.message import _Bodies  # the parser's own walk: its numbering is the reference
+    from bccd.mail.mimetree import parse_tree
+
+    captured: list[bytes] = []
+
+    class _Capture(_Bodies):
+        def _attach(self, name: str | None, content_type: str, disposition: str, data: bytes) -> None:
+            super()._attach(name, content_type, disposition, data)
+            captured.append(data)
+
+    root, _ = parse_tree(raw)
+    _Capture(set()).walk(root)
+    return captured[index] if 0 <= index < len(captured) else None

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -21,8 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bccd.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from bccd.store.schema import messages, threads
 from bccd.store.users import NotFound
-
-RAW_CHUNK = 1 << 20  # bytes per read of the raw message: few round trips, bounded memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,72 +56,85 @@ async def read_bodies(conn: AsyncConnection, thread_id: int, limit: int) -> Stor
     )
 
 
-async def message_location(conn: AsyncConnection, thread_id: int) -> tuple[int, int]:
-    """(message row id, raw size in bytes) of the thread's message."""
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    pk: int  # the messages row
+    size: int  # bytes of the raw message
+    attachments: list[dict[str, Any]]  # as bccd.mail.message recorded them, in order
+
+
+async def stored_message(conn: AsyncConnection, thread_id: int) -> StoredMessage:
+    """The thread's message: its row id, raw size and attachment list (not the raw bytes)."""
     row = (
         await conn.execute(
-            select(messages.c.id, func.length(messages.c.raw))
+            select(messages.c.id, func.length(messages.c.raw), messages.c.attachments)
             .join(threads, threads.c.message_pk == messages.c.id)
             .where(threads.c.id == thread_id)
         )
     ).first()
     if row is None:
         raise NotFound(f"thread {thread_id} not found")
-    return int(row[0]), int(row[1])
+    return StoredMessage(int(row[0]), int(row[1]), list(row[2] or []))
 
 
-async def raw_chunks(
-    db: Database, message_pk: int, start: int, end: int, chunk: int = RAW_CHUNK
-) -> AsyncIterator[bytes]:
-    """Bytes [start, end) of a stored raw message, `chunk` bytes at a time."""
-    if db.is_sqlite:
-        async for piece in _sqlite_chunks(db, message_pk, start, end, chunk):
-            yield piece
-        return
-    position = start
-    while position < end:
-        size = min(chunk, end - position)
-        async with db.read() as conn:
-            piece = (
-                await conn.execute(
-                    select(func.substring(messages.c.raw, position + 1, size)).where(
-                        messages.c.id == message_pk
-                    )
-                )
-            ).scalar_one()
-        data = bytes(piece)
-        if not data:
-            return
-        yield data
-        position += len(data)
+class RawReader:
+    """Blocking random-access reads of one stored raw message, for worker threads only.
 
+    `read()` must not run on the event loop: on SQLite it reads the BLOB through a private connection
+    (incremental BLOB I/O, one snapshot); on PostgreSQL it hands a `substring()` query to the loop and
+    waits for it, so the loop has to be free — call it through asyncio.to_thread.
+    """
 
-async def _sqlite_chunks(
-    db: Database, message_pk: int, start: int, end: int, chunk: int
-) -> AsyncIterator[bytes]:
-    path = make_url(db.url).database or ""
+    def __init__(self, db: Database, message_pk: int, size: int) -> None:
+        self.db = db
+        self.message_pk = message_pk
+        self.size = size
+        self._loop = asyncio.get_running_loop()
+        self._sqlite: tuple[sqlite3.Connection, sqlite3.Blob] | None = None
 
-    def open_blob() -> tuple[sqlite3.Connection, sqlite3.Blob]:
+    async def open(self) -> RawReader:
+        if self.db.is_sqlite:
+            self._sqlite = await asyncio.to_thread(self._open_blob)
+        return self
+
+    def _open_blob(self) -> tuple[sqlite3.Connection, sqlite3.Blob]:
+        path = make_url(self.db.url).database or ""
         conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         try:
             conn.execute("BEGIN")  # one snapshot for every read of this message
-            return conn, conn.blobopen("messages", "raw", message_pk, readonly=True)
+            return conn, conn.blobopen("messages", "raw", self.message_pk, readonly=True)
         except Exception:
             conn.close()
             raise
 
-    conn, blob = await asyncio.to_thread(open_blob)
-    with closing(conn), closing(blob):
-        position = start
-        while position < end:
-            size = min(chunk, end - position)
+    def read(self, offset: int, size: int) -> bytes:
+        size = max(0, min(size, self.size - offset))
+        if size == 0:
+            return b""
+        if self._sqlite is not None:
+            blob = self._sqlite[1]
+            blob.seek(offset)
+            return blob.read(size)
+        return asyncio.run_coroutine_threadsafe(self._fetch(offset, size), self._loop).result()
 
-            def read(at: int = position, n: int = size) -> bytes:
-                blob.seek(at)
-                return blob.read(n)
+    async def _fetch(self, offset: int, size: int) -> bytes:
+        async with self.db.read() as conn:
+            piece = (
+                await conn.execute(
+                    select(func.substring(messages.c.raw, offset + 1, size)).where(
+                        messages.c.id == self.message_pk
+                    )
+                )
+            ).scalar_one()
+        return bytes(piece)
 
-            data = await asyncio.to_thread(read)
-            if not data:
-                return
-            yield data
-            position += len(data)
+    async def aclose(self) -> None:
+        if self._sqlite is not None:
+            conn, blob = self._sqlite
+            self._sqlite = None
+            await asyncio.to_thread(_close_blob, conn, blob)
+
+
+def _close_blob(conn: sqlite3.Connection, blob: sqlite3.Blob) -> None:
+    with closing(conn):
+        blob.close()

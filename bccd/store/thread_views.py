@@ -127,7 +127,8 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
         to=row["to_addrs"],
         cc=row["cc_addrs"],
         size=row["m_size"],
-        attachments=row["attachments"],
+        # `index` is what GET /threads/{id}/attachments/{n} takes (issue 9); older rows lack it in JSON.
+        attachments=[{**a, "index": i} for i, a in enumerate(row["attachments"])],
         defects=row["defects"],
         forward=row["forward"],
     )
