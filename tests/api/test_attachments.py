@@ -27,7 +27,8 @@ def _mail_with_everything() -> bytes:
     msg["Message-ID"] = make_msgid(domain="acme.test")
     msg.set_content("See attached.\n")
     msg.add_alternative('<p>See attached.<img src="cid:logo"></p>', subtype="html")
-    html = msg.get_payload()[1]
+    html = next(part for part in msg.walk() if part.get_content_type() == "text/html")
+    assert isinstance(html, EmailMessage)
     html.add_related(PNG, maintype="image", subtype="png", cid="<logo>")  # an inline image
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="Tilbud æøå.pdf")
     msg.add_attachment("line one\nlinje to: blåbær\n", subtype="plain", filename="../../etc/notes\x07.txt")
