@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from bccd.errors import NotFound
 from bccd.mail.body import MAX_BODY_CHARS, MessageBody, message_body
 from bccd.mail.mime_scan import (
     AttachmentPart,
@@ -19,10 +20,10 @@ from bccd.mail.mime_scan import (
     locate_attachments,
 )
 from bccd.permissions import check_thread_access
+from bccd.services.runtime import Database
+from bccd.services.users import User
 from bccd.store.content import RawReader, read_bodies, stored_message
-from bccd.store.database import Database
 from bccd.store.threads import thread_header
-from bccd.store.users import NotFound, User
 
 # Bodies longer than this are prepared in a worker thread: the serve loop also runs the SMTP sessions.
 _INLINE_CHARS = 64 * 1024
