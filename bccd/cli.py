@@ -267,7 +267,30 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
         )
         return [t.as_json() for t in found]
 
-    listed: list[dict[str, Any]] = []
+    if args.query is not None:
+        # Issue 9 search: best match first, so pages follow the ranking (--all reads every match).
+        listed: list[dict[str, Any]] = []
+        while True:
+            hits = await thread_reads.list_visible(
+                db,
+                actor=None,
+                company_id=company_id,
+                owner_id=owner.id if owner else None,
+                unlinked=args.unlinked,
+                records=records,
+                limit=args.limit,
+                query=args.query,
+                offset=len(listed),
+            )
+            listed += [t.as_json() for t in hits]
+            if len(hits) < args.limit or not args.all:
+                break
+        owners = await _owner_emails(db, {t["owner"] for t in listed})
+        text = "\n".join(_thread_line(t, owners) for t in listed) or "no threads"
+        _emit(args, {"threads": listed, "next_cursor": None}, text)
+        return
+
+    listed = []
     cursor: int | None = args.cursor
     while True:
         got = await page(args.limit, cursor)
@@ -500,6 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tl.add_argument("--cursor", type=_positive, metavar="THREAD_ID", help="continue below this thread id")
     tl.add_argument("--all", action="store_true", help="every page, not only the first")
+    tl.add_argument(
+        "--query",
+        metavar="WORDS",
+        help="only threads whose subject, text, participants or attachment names hold every word; best first",
+    )
     tl.set_defaults(func=cmd_threads_list, needs_db=True)
     ts = threads.add("show", "show a thread and why it was (not) linked")
     ts.add_argument("thread", type=int, help="thread id")

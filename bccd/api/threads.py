@@ -29,6 +29,7 @@ from bccd.services.threads import raw_message as read_raw
 from bccd.services.users import User
 
 MAX_ID = 2**63 - 1  # ids are 64-bit integers on both backends
+MAX_QUERY_CHARS = 500
 DEFAULT_PAGE = 50
 CURSOR_PATTERN = r"^[0-9]{1,19}$"
 
@@ -65,10 +66,16 @@ async def _page(
     records: dict[str, str | None],
     **filters: Any,
 ) -> dict[str, Any]:
-    """One page of threads the user may read (§3 privacy), newest first, linked to every named record."""
-    before = _cursor_id(cursor)
+    """One page of threads the user may read (§3 privacy), newest first, linked to every named record —
+    or, with a search query (issue 9), best match first, the cursor then counting results already shown."""
     # In registry order, so the first unknown record reported is always the same one.
     named: dict[str, str] = {k: ext for k in REGISTRY if (ext := records.get(k)) is not None}
+    if filters.get("query") is not None:
+        offset = int(cursor or 0)
+        found = await list_visible(ctx.db, actor=user, records=named, limit=limit, offset=offset, **filters)
+        next_offset = str(offset + limit) if len(found) == limit else None
+        return {"threads": [t.as_json() for t in found], "next_cursor": next_offset}
+    before = _cursor_id(cursor)
     found = await list_visible(ctx.db, actor=user, records=named, limit=limit, before_id=before, **filters)
     next_cursor = str(found[-1].id) if len(found) == limit else None
     return {"threads": [t.as_json() for t in found], "next_cursor": next_cursor}
@@ -88,11 +95,23 @@ async def threads(
     item_id: FilterId = None,
     person: FilterId = None,
     organization: FilterId = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description="search: threads whose subject, text, participants' names and addresses or "
+            "attachment names hold every word (case and accents ignored; `word*` matches a prefix), "
+            "best match first",
+        ),
+    ] = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     filters: dict[str, Any] = {"unlinked": unlinked}
     records: dict[str, str | None] = {"person": person, "organization": organization}
+    if q is not None:
+        filters["query"] = q
     if (item_type is None) != (item_id is None):
         raise ApiError(422, "validation_error", "item_type and item_id go together", field="item_id")
     if item_type is not None:

@@ -14,8 +14,9 @@ from bccd.records import record_type
 from bccd.services.runtime import Database
 from bccd.services.users import User
 from bccd.store.directory import record_internal_id
+from bccd.store.search_index import SearchQuery, ranker
 from bccd.store.thread_views import MAX_PAGE as MAX_PAGE  # re-exported: the largest page
-from bccd.store.thread_views import ThreadFilter, get_raw, get_thread, list_threads
+from bccd.store.thread_views import ThreadFilter, get_raw, get_thread, list_threads, search_threads
 from bccd.store.threads import thread_header
 from bccd.thread_models import ThreadSummary, ThreadView
 
@@ -30,32 +31,37 @@ async def list_visible(
     records: Mapping[str, str] | None = None,
     limit: int = 50,
     before_id: int | None = None,
+    query: str | None = None,
+    offset: int = 0,
 ) -> list[ThreadSummary]:
     """Threads newest first, `before_id` the cursor. A user lists their own company; `records` maps a
     record kind (person, organization, deal, lead, project) to the external id a thread must be linked to.
+    With `query` (issue 9 search): only threads holding every word of it, best match first, paged by
+    `offset`; a query without a searchable word finds nothing.
     """
     if actor is not None:
         company_id = actor.company_id
     if company_id is None:
         raise ValueError("a listing needs a company")
     filters: dict[str, Any] = {}
+    if query is not None and not SearchQuery.parse(query):
+        return []
     async with db.read() as conn:
         for kind, external_id in (records or {}).items():
             key = "item_id" if record_type(kind).is_item else f"{kind}_id"  # a ThreadFilter field
             filters[key] = await record_internal_id(conn, company_id, kind, external_id)
-        return await list_threads(
-            conn,
-            ThreadFilter(
-                company_id=company_id,
-                owner_id=owner_id,
-                unlinked=unlinked,
-                viewer_id=None if actor is None else actor.id,
-                viewer_is_admin=actor is not None and actor.is_admin,
-                **filters,
-            ),
-            limit=limit,
-            before_id=before_id,
+        where = ThreadFilter(
+            company_id=company_id,
+            owner_id=owner_id,
+            unlinked=unlinked,
+            viewer_id=None if actor is None else actor.id,
+            viewer_is_admin=actor is not None and actor.is_admin,
+            **filters,
         )
+        if query is not None:
+            rank = ranker(conn.dialect.name, SearchQuery.parse(query), company_id)
+            return await search_threads(conn, where, rank, limit=limit, offset=offset)
+        return await list_threads(conn, where, limit=limit, before_id=before_id)
 
 
 async def show_thread(db: Database, thread_id: int, *, actor: User | None) -> ThreadView:

@@ -24,6 +24,7 @@ from bccd.store.schema import (
     thread_persons,
     threads,
 )
+from bccd.store.search_index import index_new_threads
 from bccd.store.threads import AUTO_ACTOR, MessageRow, StoredThread, ThreadDraft
 
 
@@ -96,6 +97,10 @@ async def store_messages(
         existing = {(int(o), int(m)): int(tid) for tid, o, m in found}
 
     await _thread_rows(conn, [(created[key], first_draft[key]) for key in first_draft if key in created])
+    # Issue 9: the search index is written in the same transaction as the threads it finds.
+    by_pk = {msg_ids[row.sha256]: row for row, _ in batch}
+    new = [(created[k], first_draft[k], by_pk[k[1]]) for k in first_draft if k in created]
+    await index_new_threads(conn, new)
     out: list[list[StoredThread]] = []
     claimed: set[tuple[int, int]] = set()
     for keys in keyed:

@@ -3,6 +3,7 @@ cursor pagination."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,6 +200,23 @@ async def list_threads(
     if before_id is not None:
         stmt = stmt.where(threads.c.id < before_id)
     stmt = stmt.order_by(threads.c.id.desc()).limit(limit)
+    return await _summaries(conn, stmt)
+
+
+async def search_threads(
+    conn: AsyncConnection,
+    f: ThreadFilter,
+    rank: Callable[[Select[Any]], Select[Any]],
+    *,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ThreadSummary]:
+    """Threads matching the filter and a search (bccd.store.search_index.ranker), best first (issue 9)."""
+    stmt = rank(_apply_filter(_base(), f)).offset(max(0, offset)).limit(max(1, min(limit, MAX_PAGE)))
+    return await _summaries(conn, stmt)
+
+
+async def _summaries(conn: AsyncConnection, stmt: Select[Any]) -> list[ThreadSummary]:
     rows = (await conn.execute(stmt)).mappings().all()
     ids = [int(r["id"]) for r in rows]
     linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, ids)

@@ -17,11 +17,14 @@ from sqlalchemy.engine import Connection, make_url
 from bccd.store.database import Database
 from bccd.store.migrate import current_head, upgrade
 from bccd.store.schema import metadata
+from bccd.store.search_index import include_in_schema_compare
 from tests.conftest import _pg_admin
 
 
 def _revision_and_diffs(conn: Connection) -> tuple[str | None, list[Any], set[str]]:
-    ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+    # The search index (issue 9) is raw DDL (FTS5 / tsvector), outside schema.py's metadata.
+    opts = {"compare_type": True, "include_name": include_in_schema_compare}
+    ctx = MigrationContext.configure(conn, opts=opts)
     return ctx.get_current_revision(), compare_metadata(ctx, metadata), set(inspect(conn).get_table_names())
 
 

@@ -1,0 +1,308 @@
+"""Full-text search over threads (issue 9): the index kept with every thread, and the ranked query.
+
+One document per thread: its subject, its participants' names and addresses, its attachments' names and
+its text body (or the text of its HTML body). SQLite keeps it in an FTS5 table (`thread_search`, rowid =
+thread id), PostgreSQL in a `tsvector` column with a GIN index (`thread_search.document`). Both are
+written by `index_threads` inside the transaction that inserts the threads (bccd.store.thread_batch),
+so a committed thread is always findable, and created by migration 0003, which also indexes the
+threads that existed before it.
+
+The words are cut and folded here, in Python, for both backends: letters and digits only, case-folded,
+accents removed ("Tromsø" is found by "tromso"), so that one query finds the same threads on SQLite and
+PostgreSQL (`simple` semantics: no stemming, any language). An address "anna@client.test" is the words
+anna, client, test. Every query word must match (AND); a word ending in `*` matches as a prefix.
+The thread's company is indexed too (a token no text can produce), so the index itself narrows a
+query to the caller's company; visibility is then checked on the threads table, where it can change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Select, bindparam, cast, column, func, literal_column, table, text
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bccd.mail.forward_html import html_to_text
+from bccd.store.schema import threads
+from bccd.store.threads import MessageRow, ThreadDraft
+
+TABLE: Final = "thread_search"
+# Body text indexed per thread: bounds the work on the SMTP path and PostgreSQL's 1 MB tsvector limit.
+MAX_BODY_CHARS: Final = 50_000
+MAX_TERM_CHARS: Final = 64  # longer "words" are base64 or hashes, not something anyone searches for
+MAX_QUERY_TERMS: Final = 16
+# tsvector positions kept per word and field: enough for ts_rank to count repeats, small enough for
+# PostgreSQL's per-lexeme limit of 256 positions.
+_MAX_POSITIONS: Final = 8
+_PG_MAX_POSITION: Final = 16_383
+
+_WORD = re.compile(r"[^\W_]+")
+_QUERY_WORD = re.compile(r"([^\W_]+)(\*?)")
+
+# Field weights, best first: subject, people, attachment names, body (FTS5 bm25 column weights and
+# PostgreSQL's A-D labels, which ts_rank weighs 1.0, 0.4, 0.2, 0.1).
+_FIELDS: Final = ("subject", "people", "attachments", "body")
+_PG_WEIGHTS: Final = dict(zip(_FIELDS, "ABCD", strict=True))
+_FTS_COLUMNS: Final = "{subject people attachments body}"
+_BM25: Final = "bm25(thread_search, 0.0, 10.0, 5.0, 3.0, 1.0)"
+
+
+def fold(text: str) -> str:
+    """Case-folded, accents removed (NFKD without combining marks)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def terms(text: str | None) -> list[str]:
+    """The searchable words of a text, in order."""
+    if not text:
+        return []
+    return [w for w in _WORD.findall(fold(text)) if len(w) <= MAX_TERM_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDocument:
+    thread_id: int
+    company_id: int
+    subject: str
+    people: list[tuple[str, str | None]]  # (address, display name)
+    attachment_names: list[str]
+    body: str | None
+    html: str | None = None  # used when there is no text body
+
+    def fields(self) -> dict[str, list[str]]:
+        body = self.body
+        if body is None and self.html:
+            body = html_to_text(self.html[: MAX_BODY_CHARS * 4])
+        return {
+            "subject": terms(self.subject),
+            "people": [w for address, name in self.people for w in (*terms(name), *terms(address))],
+            "attachments": [w for name in self.attachment_names for w in terms(name)],
+            "body": terms((body or "")[:MAX_BODY_CHARS]),
+        }
+
+
+def _scope(company_id: int) -> str:
+    # SQLite: its own column. PostgreSQL: a lexeme with ":" in it, which terms() never yields.
+    return f"c{company_id}"
+
+
+def _pg_scope(company_id: int) -> str:
+    return f"c:{company_id}"
+
+
+def _tsvector(doc: ThreadDocument) -> str:
+    """The document as a tsvector literal: our own words, weighted by field, with positions."""
+    positions: dict[str, list[str]] = {}
+    position = 0
+    for name, words in doc.fields().items():
+        weight = _PG_WEIGHTS[name]
+        seen: dict[str, int] = {}
+        for word in words:
+            position = min(position + 1, _PG_MAX_POSITION)
+            count = seen.get(word, 0)
+            if count < _MAX_POSITIONS:
+                seen[word] = count + 1
+                positions.setdefault(word, []).append(f"{position}{weight}")
+    lexemes = [f"'{_pg_scope(doc.company_id)}':1D"]
+    lexemes.extend(f"'{word}':{','.join(marks[:255])}" for word, marks in positions.items())
+    return " ".join(lexemes)
+
+
+def _fts_row(doc: ThreadDocument) -> dict[str, Any]:
+    fields = doc.fields()
+    return {
+        "id": doc.thread_id,
+        "scope": _scope(doc.company_id),
+        **{k: " ".join(v) for k, v in fields.items()},
+    }
+
+
+_FTS_INSERT = text(
+    "INSERT INTO thread_search (rowid, scope, subject, people, attachments, body) "
+    "VALUES (:id, :scope, :subject, :people, :attachments, :body)"
+)
+_PG_INSERT = text(
+    "INSERT INTO thread_search (thread_id, document) VALUES (:id, CAST(:document AS tsvector)) "
+    "ON CONFLICT (thread_id) DO UPDATE SET document = EXCLUDED.document"
+)
+
+
+def _statement(dialect: str, docs: Sequence[ThreadDocument]) -> tuple[Any, list[dict[str, Any]]]:
+    if dialect == "sqlite":
+        return _FTS_INSERT, [_fts_row(d) for d in docs]
+    return _PG_INSERT, [{"id": d.thread_id, "document": _tsvector(d)} for d in docs]
+
+
+async def index_threads(conn: AsyncConnection, docs: Sequence[ThreadDocument]) -> None:
+    """Index new threads, in the caller's transaction (the one that inserts them)."""
+    if docs:
+        stmt, rows = _statement(conn.dialect.name, docs)
+        await conn.execute(stmt, rows)
+
+
+async def index_new_threads(
+    conn: AsyncConnection, new: Sequence[tuple[int, ThreadDraft, MessageRow]]
+) -> None:
+    """The hook of bccd.store.thread_batch: index threads it just inserted, with their message."""
+    docs = [
+        ThreadDocument(
+            tid,
+            draft.company_id,
+            draft.subject,
+            [(p.address, p.name) for p in draft.participants],
+            [a.get("name") or "" for a in row.values.get("attachments") or []],
+            row.values.get("text_body"),
+            row.values.get("html_body"),
+        )
+        for tid, draft, row in new
+    ]
+    await index_threads(conn, docs)
+
+
+def index_threads_sync(conn: Connection, docs: Sequence[ThreadDocument]) -> None:
+    """The same for a synchronous connection (migrations, bulk loads)."""
+    if docs:
+        stmt, rows = _statement(conn.dialect.name, docs)
+        conn.execute(stmt, rows)
+
+
+# -- querying ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A parsed query: the words every result must hold, each maybe a prefix."""
+
+    words: tuple[tuple[str, bool], ...]  # (word, is_prefix)
+
+    @classmethod
+    def parse(cls, query: str) -> SearchQuery:
+        found: list[tuple[str, bool]] = []
+        for word, star in _QUERY_WORD.findall(fold(query)):
+            if len(word) <= MAX_TERM_CHARS and (word, bool(star)) not in found:
+                found.append((word, bool(star)))
+        return cls(tuple(found[:MAX_QUERY_TERMS]))
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+    def fts5(self, company_id: int) -> str:
+        parts = [f'scope : "{_scope(company_id)}"']
+        parts.extend(f'{_FTS_COLUMNS} : "{word}"' + (" *" if prefix else "") for word, prefix in self.words)
+        return " AND ".join(parts)
+
+    def tsquery(self, company_id: int) -> str:
+        parts = [f"'{_pg_scope(company_id)}'"]
+        parts.extend(f"'{word}'" + (":*" if prefix else "") for word, prefix in self.words)
+        return " & ".join(parts)
+
+
+def ranker(dialect: str, query: SearchQuery, company_id: int) -> Callable[[Select[Any]], Select[Any]]:
+    """Narrows a threads SELECT to the matches of `query` and orders it best first (then newest)."""
+    if dialect == "sqlite":
+        fts = table(TABLE, column("rowid"))
+
+        def rank_sqlite(stmt: Select[Any]) -> Select[Any]:
+            match = literal_column(TABLE).op("MATCH")(bindparam("thread_search_q", query.fts5(company_id)))
+            return (
+                stmt.join(fts, fts.c.rowid == threads.c.id)
+                .where(match)
+                .order_by(literal_column(_BM25), threads.c.id.desc())
+            )
+
+        return rank_sqlite
+    docs = table(TABLE, column("thread_id"), column("document"))
+
+    def rank_postgres(stmt: Select[Any]) -> Select[Any]:
+        tsq = cast(bindparam("thread_search_q", query.tsquery(company_id)), TSQUERY)
+        return (
+            stmt.join(docs, docs.c.thread_id == threads.c.id)
+            .where(docs.c.document.op("@@")(tsq))
+            .order_by(func.ts_rank(docs.c.document, tsq).desc(), threads.c.id.desc())
+        )
+
+    return rank_postgres
+
+
+# -- schema and backfill (migration 0003) ----------------------------------------------------------------
+
+SQLITE_DDL: Final = (
+    "CREATE VIRTUAL TABLE thread_search USING fts5("
+    "scope, subject, people, attachments, body, tokenize = 'unicode61 remove_diacritics 0')",
+    # FTS5 tables know no foreign keys: a deleted thread (company or user removed) leaves with this.
+    "CREATE TRIGGER thread_search_delete AFTER DELETE ON threads BEGIN "
+    "DELETE FROM thread_search WHERE rowid = old.id; END",
+)
+POSTGRES_DDL: Final = (
+    "CREATE TABLE thread_search (thread_id BIGINT PRIMARY KEY REFERENCES threads (id) ON DELETE CASCADE,"
+    " document TSVECTOR NOT NULL)",
+    "CREATE INDEX ix_thread_search_document ON thread_search USING GIN (document)",
+)
+SQLITE_DROP: Final = ("DROP TRIGGER IF EXISTS thread_search_delete", "DROP TABLE IF EXISTS thread_search")
+POSTGRES_DROP: Final = ("DROP TABLE IF EXISTS thread_search",)
+
+
+def is_index_table(name: str | None) -> bool:
+    """Tables of the search index (FTS5 makes shadow tables), which schema.py's metadata leaves out."""
+    return bool(name) and str(name).startswith(TABLE)
+
+
+def include_in_schema_compare(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic `include_name` hook: compare everything but the search index's tables."""
+    return not (type_ == "table" and is_index_table(name))
+
+
+_BACKFILL_BATCH = 1000
+
+
+def _documents(conn: Connection, after_id: int) -> list[ThreadDocument]:
+    rows = conn.execute(
+        text(
+            "SELECT t.id, t.company_id, t.subject, m.text_body, m.html_body, m.attachments "
+            "FROM threads t JOIN messages m ON m.id = t.message_pk "
+            "WHERE t.id > :after ORDER BY t.id LIMIT :n"
+        ),
+        {"after": after_id, "n": _BACKFILL_BATCH},
+    ).all()
+    if not rows:
+        return []
+    ids = [int(r[0]) for r in rows]
+    people: dict[int, list[tuple[str, str | None]]] = {i: [] for i in ids}
+    found = conn.execute(
+        text(
+            "SELECT thread_id, address, name FROM thread_participants "
+            "WHERE thread_id >= :lo AND thread_id <= :hi ORDER BY id"
+        ),
+        {"lo": ids[0], "hi": ids[-1]},
+    )
+    for tid, address, name in found:
+        if int(tid) in people:
+            people[int(tid)].append((address, name))
+    docs = []
+    for tid, company_id, subject, body, html, attachments in rows:
+        if isinstance(attachments, str):  # SQLite hands JSON back as text through text()
+            attachments = json.loads(attachments)
+        names = [a.get("name") or "" for a in attachments or []]
+        docs.append(ThreadDocument(int(tid), int(company_id), subject, people[int(tid)], names, body, html))
+    return docs
+
+
+def backfill(conn: Connection) -> int:
+    """Index every thread that exists (migration 0003); returns how many."""
+    total = 0
+    after = 0
+    while True:
+        docs = _documents(conn, after)
+        if not docs:
+            return total
+        index_threads_sync(conn, docs)
+        total += len(docs)
+        after = docs[-1].thread_id
