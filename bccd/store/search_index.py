@@ -54,9 +54,15 @@ _FTS_COLUMNS: Final = "{subject people attachments body}"
 _BM25: Final = "bm25(thread_search, 0.0, 10.0, 5.0, 3.0, 1.0)"
 
 
+# Letters NFKD does not decompose, read as their base letters (so "tromso" finds "Tromsø").
+_BASE_LETTERS = str.maketrans(
+    {"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "ı": "i", "þ": "th"}
+)
+
+
 def fold(text: str) -> str:
-    """Case-folded, accents removed (NFKD without combining marks)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    """Case-folded, accents removed (NFKD without combining marks, plus ø→o, æ→ae, ł→l, …)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_BASE_LETTERS))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -199,8 +205,9 @@ class SearchQuery:
         parts.extend(f'{_FTS_COLUMNS} : "{word}"' + (" *" if prefix else "") for word, prefix in self.words)
         return " AND ".join(parts)
 
-    def tsquery(self, company_id: int) -> str:
-        parts = [f"'{_pg_scope(company_id)}'"]
+    def tsquery(self, company_id: int | None = None) -> str:
+        """The query as a tsquery literal; with the company's lexeme when `company_id` is given."""
+        parts = [] if company_id is None else [f"'{_pg_scope(company_id)}'"]
         parts.extend(f"'{word}'" + (":*" if prefix else "") for word, prefix in self.words)
         return " & ".join(parts)
 
@@ -223,10 +230,13 @@ def ranker(dialect: str, query: SearchQuery, company_id: int) -> Callable[[Selec
 
     def rank_postgres(stmt: Select[Any]) -> Select[Any]:
         tsq = cast(bindparam("thread_search_q", query.tsquery(company_id)), TSQUERY)
+        # Ranked on the words alone: ts_rank weighs how close the query's lexemes sit, and the
+        # company lexeme's place in the document says nothing about relevance.
+        words = cast(bindparam("thread_search_words", query.tsquery()), TSQUERY)
         return (
             stmt.join(docs, docs.c.thread_id == threads.c.id)
             .where(docs.c.document.op("@@")(tsq))
-            .order_by(func.ts_rank(docs.c.document, tsq).desc(), threads.c.id.desc())
+            .order_by(func.ts_rank(docs.c.document, words).desc(), threads.c.id.desc())
         )
 
     return rank_postgres

@@ -63,3 +63,27 @@ async def test_body_is_capped_with_the_flag(api: Api) -> None:
     assert capped.truncated and capped.text == "x" * 1000
     full = (await api.owner.get(f"/api/v1/threads/{thread['id']}/body")).json()
     assert full["truncated"] is False and full["text"] == "x" * 5000 + "\n"
+
+
+async def test_search_over_the_api_ranks_and_honours_visibility(api: Api) -> None:
+    """Issue 9 "Search": GET /api/v1/threads?q= — subject, body, participants; a colleague's private
+    thread is never found, an admin finds it; the cursor pages through the ranked results."""
+    first = await api.mail_thread(subject="Kickoff agenda", body="We meet on Monday.\n")
+    second = await api.mail_thread(subject="Notes", body="Agenda attached, see the kickoff notes.\n")
+    await api.mail_thread(subject="Unrelated", body="Nothing here.\n")
+    page = (await api.owner.get("/api/v1/threads", params={"q": "kickoff agenda"})).json()
+    assert [t["id"] for t in page["threads"]] == [first["id"], second["id"]]  # subject match first
+    assert (await api.owner.get("/api/v1/threads", params={"q": "carol@client.test"})).json()["threads"]
+    assert (await api.colleague.get("/api/v1/threads", params={"q": "kickoff"})).json()["threads"] == []
+    assert len((await api.admin.get("/api/v1/threads", params={"q": "kickoff"})).json()["threads"]) == 2
+    assert (await api.outsider.get("/api/v1/threads", params={"q": "kickoff"})).json()["threads"] == []
+
+    one = (await api.owner.get("/api/v1/threads", params={"q": "kickoff", "limit": 1})).json()
+    assert [t["id"] for t in one["threads"]] == [first["id"]] and one["next_cursor"] is not None
+    two = (
+        await api.owner.get(
+            "/api/v1/threads", params={"q": "kickoff", "limit": 1, "cursor": one["next_cursor"]}
+        )
+    ).json()
+    assert [t["id"] for t in two["threads"]] == [second["id"]]
+    assert_error(await api.owner.get("/api/v1/threads", params={"q": ""}), 422, "validation_error")

@@ -63,3 +63,9 @@ def test_threads_show_body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "decision:" in text and "> price?" in text
     code, text = run("threads", "show", str(tid))
     assert code == 0 and "> price?" not in text  # the body only when asked for
+
+    # `threads list --query` (issue 9 "Search").
+    assert [
+        t["id"] for t in json.loads(run("threads", "list", "--query", "price", "--json")[1])["threads"]
+    ] == [tid]
+    assert json.loads(run("threads", "list", "--query", "nonexistent", "--json")[1])["threads"] == []

@@ -1,0 +1,212 @@
+"""Issue 9 "Search": GET /api/v1/threads?q= / `threads list --query` — one contract, both backends.
+
+Threads are found by words in their subject, text body, participants' names and addresses and
+attachment names, best match first, never past the caller's visibility (§3 privacy, T1); the index is
+written in the thread's own transaction and migration 0003 indexes threads that existed before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from bccd.services.threads import list_visible
+from bccd.store.database import Database
+from bccd.store.migrate import alembic_config, upgrade
+from bccd.store.search_index import SearchQuery, terms
+from bccd.store.thread_batch import store_messages
+from bccd.store.threads import ParticipantRow, ThreadDraft, set_visibility
+from bccd.store.users import User
+from tests.store.factories import World, decide, message, seed
+
+
+async def _thread(
+    db: Database,
+    owner: User,
+    tag: str,
+    *,
+    subject: str,
+    body: str = "",
+    people: tuple[tuple[str, str | None], ...] = (),
+    attachments: tuple[str, ...] = (),
+) -> int:
+    async with db.read() as conn:
+        decision = await decide(conn, owner, [a for a, _ in people])
+    draft = ThreadDraft(
+        company_id=owner.company_id,
+        owner_id=owner.id,
+        subject=subject,
+        created_at=datetime.now(UTC),
+        participants=[ParticipantRow(a, n, "to", None) for a, n in people],
+        decision=decision,
+    )
+    row = message(
+        tag,
+        subject=subject,
+        body=body.encode(),
+        attachments=[
+            {"name": n, "content_type": "application/octet-stream", "size": 1, "sha256": "0"}
+            for n in attachments
+        ],
+    )
+    async with db.write() as conn:
+        ((stored,),) = await store_messages(conn, [(row, [draft])])
+    return stored.id
+
+
+async def count_rows(db: Database, table: str) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+
+@dataclasses.dataclass
+class Corpus:
+    db: Database
+    world: World
+    ids: dict[str, int]
+
+
+@pytest.fixture
+async def corpus(any_db_url: str) -> AsyncIterator[Corpus]:
+    db = Database(any_db_url)
+    try:
+        w = await seed(db)
+        ids = {
+            "offer": await _thread(
+                db,
+                w.alice,
+                "offer",
+                subject="Quarterly proposal",
+                body="Numbers for the Tromsø office.\n",
+                people=(("peter@initech.example", "Peter Gibbons"),),
+                attachments=("budget-2024.xlsx",),
+            ),
+            "lunch": await _thread(db, w.alice, "lunch", subject="Lunch", body="The proposal is attached.\n"),
+            "bob_private": await _thread(db, w.bob, "bp", subject="Proposal for Bob only"),
+            "bob_shared": await _thread(db, w.bob, "bs", subject="Proposal for everyone"),
+            "globex": await _thread(db, w.eve, "gx", subject="Proposal at Globex"),
+        }
+        async with db.write() as conn:
+            await set_visibility(conn, ids["bob_shared"], "shared", actor="test")
+        yield Corpus(db, w, ids)
+    finally:
+        await db.close()
+
+
+async def _search(c: Corpus, actor: User | None, q: str, **kw: object) -> list[int]:
+    company = c.world.company_id if actor is None else None
+    found = await list_visible(c.db, actor=actor, company_id=company, query=q, **kw)  # type: ignore[arg-type]
+    return [t["id"] for t in found]
+
+
+async def test_regular_user_finds_own_and_shared_never_a_colleagues_private_thread(corpus: Corpus) -> None:
+    ids, w = corpus.ids, corpus.world
+    found = await _search(corpus, w.alice, "proposal")
+    assert set(found) == {ids["offer"], ids["lunch"], ids["bob_shared"]}
+    assert ids["bob_private"] not in found and ids["globex"] not in found
+    # Subject matches rank above a match in the body alone.
+    assert found.index(ids["offer"]) < found.index(ids["lunch"])
+    assert found.index(ids["bob_shared"]) < found.index(ids["lunch"])
+
+
+async def test_admin_searches_the_company_and_other_companies_stay_apart(corpus: Corpus) -> None:
+    ids, w = corpus.ids, corpus.world
+    assert set(await _search(corpus, w.carol, "proposal")) == {
+        ids["offer"],
+        ids["lunch"],
+        ids["bob_private"],
+        ids["bob_shared"],
+    }
+    assert await _search(corpus, w.eve, "proposal") == [ids["globex"]]  # T1
+    assert ids["globex"] not in await _search(corpus, None, "proposal")  # the operator names a company
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("tromsø", ["offer"]),
+        ("TROMSO", ["offer"]),  # case and accents ignored
+        ("gibbons", ["offer"]),  # a participant's name
+        ("peter@initech.example", ["offer"]),  # a participant's address
+        ("initech", ["offer"]),
+        ("budget", ["offer"]),  # an attachment's name
+        ("xlsx", ["offer"]),
+        ("proposal lunch", ["lunch"]),  # every word must match
+        ("propos*", ["offer", "bob_shared", "lunch"]),  # a prefix
+        ("propos", []),  # words match whole unless asked for a prefix
+        ("nothing-like-this", []),
+        ("!!! ---", []),  # no searchable word at all
+    ],
+)
+async def test_what_is_searched(corpus: Corpus, query: str, expected: list[str]) -> None:
+    found = await _search(corpus, corpus.world.alice, query)
+    assert sorted(found) == sorted(corpus.ids[k] for k in expected)
+
+
+async def test_visibility_is_checked_at_query_time(corpus: Corpus) -> None:
+    ids, w = corpus.ids, corpus.world
+    async with corpus.db.write() as conn:
+        await set_visibility(conn, ids["bob_shared"], "private", actor="test")
+    assert ids["bob_shared"] not in await _search(corpus, w.alice, "proposal")
+
+
+async def test_search_combines_with_filters_and_pages(corpus: Corpus) -> None:
+    ids, w = corpus.ids, corpus.world
+    assert await _search(corpus, w.carol, "proposal", owner_id=w.bob.id) != []
+    assert set(await _search(corpus, w.carol, "proposal", owner_id=w.bob.id)) == {
+        ids["bob_private"],
+        ids["bob_shared"],
+    }
+    everything = await _search(corpus, w.carol, "proposal")
+    first = await _search(corpus, w.carol, "proposal", limit=2)
+    second = await _search(corpus, w.carol, "proposal", limit=2, offset=2)
+    assert first + second == everything
+
+
+async def test_index_is_written_in_the_threads_transaction(corpus: Corpus) -> None:
+    """A batch that rolls back leaves neither the thread nor its index row behind."""
+    threads_before = await count_rows(corpus.db, "threads")
+    index_before = await count_rows(corpus.db, "thread_search")
+    assert index_before == threads_before  # every stored thread has its document
+    w = corpus.world
+    async with corpus.db.read() as conn:
+        decision = await decide(conn, w.alice, [])
+    draft = ThreadDraft(w.company_id, w.alice.id, "Rollback zebra", datetime.now(UTC), [], decision)
+    with pytest.raises(RuntimeError):
+        async with corpus.db.write() as conn:
+            await store_messages(conn, [(message("rb", subject="Rollback zebra"), [draft])])
+            raise RuntimeError("the commit fails")
+    assert await count_rows(corpus.db, "threads") == threads_before
+    assert await count_rows(corpus.db, "thread_search") == index_before
+    assert await _search(corpus, w.alice, "zebra") == []
+
+
+async def test_migration_0003_indexes_threads_that_existed_before_it(corpus: Corpus) -> None:
+    url = corpus.db.url
+    await corpus.db.close()
+    try:
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0006")  # drops the index
+    finally:
+        await asyncio.to_thread(upgrade, url)  # 0003 again: creates it and indexes every thread
+    corpus.db = Database(url)
+    assert set(await _search(corpus, corpus.world.carol, "proposal")) == {
+        corpus.ids["offer"],
+        corpus.ids["lunch"],
+        corpus.ids["bob_private"],
+        corpus.ids["bob_shared"],
+    }
+    assert await _search(corpus, corpus.world.alice, "gibbons budget tromso") == [corpus.ids["offer"]]
+
+
+def test_words_and_queries() -> None:
+    assert terms("Grüße, Anna@Client.test! x_y") == ["grusse", "anna", "client", "test", "x", "y"]
+    assert terms("a" * 65 + " ok") == ["ok"]
+    parsed = SearchQuery.parse("Offer* offer OFFER 2024")
+    assert parsed.words == (("offer", True), ("offer", False), ("2024", False))
+    assert not SearchQuery.parse("*** ---")
