@@ -1,0 +1,265 @@
+"""Benchmark: thread search (issue 9) at 1M threads — query time p50/p99 through the real query path.
+
+Run: .venv/bin/python bench/search_scale.py [--threads 1000000] [--companies 1] [--queries 300]
+     [--url postgresql+asyncpg://postgres@127.0.0.1:5432/DB]   (default: a fresh SQLite file)
+
+Rows are generated in bulk straight into the tables (threads, messages, the search index), not through
+SMTP: the point is the query, not ingest. Each document is a subject, two participants and a body drawn
+from a Zipf-distributed vocabulary, so query words range from very common to rare. Queries run through
+bccd.services.threads.list_visible (the API's and CLI's path) as a regular user (own + shared threads)
+and as an admin, 50 results a page. Prints p50/p99 per query class and the overall p99 as a ratio to the
+50 ms target (below 1.0 meets it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.engine import make_url
+
+from bccd.services.threads import list_visible
+from bccd.store.database import Database
+from bccd.store.migrate import upgrade
+from bccd.store.search_index import ThreadDocument, _fts_row, _tsvector
+from bccd.store.users import User
+
+TARGET_MS = 50.0
+VOCABULARY = 50_000
+USERS_PER_COMPANY = 100
+MESSAGES = 1000  # threads share message rows: (owner, message) is unique, the index is per thread
+BATCH = 10_000
+
+
+def _vocabulary(rng: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words: set[str] = set()
+    while len(words) < VOCABULARY:
+        words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
+    return sorted(words)
+
+
+class Generator:
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.words = _vocabulary(self.rng)
+        # Zipf-like weights: the k-th word is 1/k as frequent as the first.
+        self.cum = list(itertools.accumulate(1.0 / (k + 1) for k in range(VOCABULARY)))
+
+    def draw(self, n: int) -> list[str]:
+        return self.rng.choices(self.words, cum_weights=self.cum, k=n)
+
+    def document(self, thread_id: int, company_id: int) -> ThreadDocument:
+        first, last = self.draw(2)
+        people: list[tuple[str, str | None]] = [
+            (f"{first}.{last}@{self.draw(1)[0]}.example", f"{first.title()} {last.title()}")
+        ]
+        attachments = [f"{self.draw(1)[0]}.pdf"] if self.rng.random() < 0.2 else []
+        return ThreadDocument(
+            thread_id,
+            company_id,
+            " ".join(self.draw(6)),
+            people,
+            attachments,
+            " ".join(self.draw(60)),
+        )
+
+
+def _sqlite_load(path: str, total: int, companies: int, gen: Generator) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    with conn:
+        for sql, rows in _common_rows(total, companies, now):
+            conn.executemany(sql, rows)
+    done = 0
+    while done < total:
+        rows = []
+        for tid in range(done + 1, min(total, done + BATCH) + 1):
+            company = (tid - 1) % companies + 1
+            r = _fts_row(gen.document(tid, company))
+            rows.append((r["id"], r["scope"], r["subject"], r["people"], r["attachments"], r["body"]))
+        with conn:
+            conn.executemany(
+                "INSERT INTO thread_search (rowid, scope, subject, people, attachments, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        done += len(rows)
+        print(f"  indexed {done:,}", end="\r", file=sys.stderr)
+    with conn:
+        conn.execute("INSERT INTO thread_search(thread_search) VALUES ('optimize')")
+    conn.close()
+
+
+def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Companies, users, shared message rows and the threads themselves, as (SQL with ?, rows)."""
+    out: list[tuple[str, list[tuple[object, ...]]]] = []
+    out.append(
+        (
+            "INSERT INTO companies (id, name, sender_policy, never_log, created_at) "
+            "VALUES (?, ?, 'owner', '[]', ?)",
+            [(c, f"company {c}", now) for c in range(1, companies + 1)],
+        )
+    )
+    out.append(
+        (
+            "INSERT INTO users (id, company_id, name, email, role, autolink, smart_bcc_local, created_at) "
+            "VALUES (?, ?, ?, ?, ?, true, ?, ?)",
+            [
+                (
+                    u,
+                    (u - 1) // USERS_PER_COMPANY + 1,
+                    f"user {u}",
+                    f"u{u}@bench.test",
+                    "admin" if u % USERS_PER_COMPANY == 1 else "regular",
+                    f"local{u:020d}",
+                    now,
+                )
+                for u in range(1, companies * USERS_PER_COMPANY + 1)
+            ],
+        )
+    )
+    out.append(
+        (
+            "INSERT INTO messages (id, sha256, raw, size, from_addrs, to_addrs, cc_addrs, subject, "
+            "attachments, defects, received_at) VALUES (?, ?, ?, 10, '[]', '[]', '[]', 's', '[]', '[]', ?)",
+            [(m, f"{m:064d}", b"Subject: s\r\n\r\nx", now) for m in range(1, MESSAGES + 1)],
+        )
+    )
+    decision = json.dumps(
+        {"outcome": "unlinked", "reason": "no_matching_person", "rule": "L3", "candidates": []}
+    )
+    rows: list[tuple[object, ...]] = []
+    for tid in range(1, total + 1):
+        company = (tid - 1) % companies + 1
+        slot = (tid - 1) // companies  # the thread's place within its company
+        owner = (company - 1) * USERS_PER_COMPANY + slot % USERS_PER_COMPANY + 1
+        message = slot // USERS_PER_COMPANY % MESSAGES + 1
+        visibility = "shared" if tid % 10 == 0 else "private"
+        rows.append((tid, company, owner, message, "s", now, visibility, decision))
+    out.append(
+        (
+            "INSERT INTO threads (id, company_id, owner_id, message_pk, subject, created_at, visibility, "
+            "decision_outcome, decision_reason, decision_rule, decision) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'unlinked', 'no_matching_person', 'L3', ?)",
+            rows,
+        )
+    )
+    return out
+
+
+async def _postgres_load(url: str, total: int, companies: int, gen: Generator) -> None:
+    import asyncpg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for sql, rows in _common_rows(total, companies, datetime.now(UTC)):
+            pieces = sql.split("?")
+            numbered = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+            for start in range(0, len(rows), BATCH):
+                await conn.executemany(numbered, rows[start : start + BATCH])
+        done = 0
+        while done < total:
+            batch = []
+            for tid in range(done + 1, min(total, done + BATCH) + 1):
+                batch.append((tid, _tsvector(gen.document(tid, (tid - 1) % companies + 1))))
+            await conn.executemany(
+                "INSERT INTO thread_search (thread_id, document) VALUES ($1, $2::tsvector)", batch
+            )
+            done += len(batch)
+            print(f"  indexed {done:,}", end="\r", file=sys.stderr)
+        await conn.execute("VACUUM ANALYZE thread_search")
+        await conn.execute("VACUUM ANALYZE threads")
+    finally:
+        await conn.close()
+
+
+def _queries(gen: Generator, n: int) -> list[tuple[str, str]]:
+    """(class, query) pairs: words from the common head, the middle and the rare tail, and pairs."""
+    rng = random.Random(11)
+    out = []
+    for i in range(n):
+        kind = ("common", "middle", "rare", "two words")[i % 4]
+        if kind == "common":
+            q = gen.words[rng.randint(5, 100)]
+        elif kind == "middle":
+            q = gen.words[rng.randint(1_000, 5_000)]
+        elif kind == "rare":
+            q = gen.words[rng.randint(20_000, VOCABULARY - 1)]
+        else:
+            q = f"{gen.words[rng.randint(10, 300)]} {gen.words[rng.randint(10, 300)]}"
+        out.append((kind, q))
+    return out
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _measure(url: str, gen: Generator, n: int) -> dict[str, list[float]]:
+    db = Database(url)
+    times: dict[str, list[float]] = {}
+    regular = User(2, 1, "u", "u2@bench.test", "regular", True, f"local{2:020d}", ())
+    admin = User(1, 1, "a", "u1@bench.test", "admin", True, f"local{1:020d}", ())
+    try:
+        await list_visible(db, actor=admin, query=gen.words[0])  # warm the pool and the page cache
+        for i, (kind, q) in enumerate(_queries(gen, n)):
+            as_admin = (i // 4) % 2 == 1  # every query class runs as both roles
+            actor = admin if as_admin else regular
+            start = time.perf_counter()
+            await list_visible(db, actor=actor, query=q, limit=50)
+            ms = (time.perf_counter() - start) * 1000
+            times.setdefault(f"{kind} ({'admin' if as_admin else 'regular'})", []).append(ms)
+            times.setdefault("all", []).append(ms)
+    finally:
+        await db.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1_000_000)
+    parser.add_argument("--companies", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--url", help="a PostgreSQL URL of an empty database (default: a new SQLite file)")
+    args = parser.parse_args()
+    gen = Generator()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        upgrade(url)
+        start = time.perf_counter()
+        if url.startswith("sqlite"):
+            _sqlite_load(make_url(url).database or "", args.threads, args.companies, gen)
+        else:
+            asyncio.run(_postgres_load(url, args.threads, args.companies, gen))
+        took = time.perf_counter() - start
+        print(f"loaded {args.threads:,} threads in {args.companies} companies in {took:.0f} s")
+        times = asyncio.run(_measure(url, gen, args.queries))
+    backend = "sqlite" if url.startswith("sqlite") else "postgresql"
+    for kind, values in sorted(times.items()):
+        p50, p99 = statistics.median(values), _p(values, 0.99)
+        print(f"{backend} {kind:<24} n={len(values):>4}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
+    p99 = _p(times["all"], 0.99)
+    print(
+        f"{backend} search p99 {p99:.1f} ms at {args.threads:,} threads; "
+        f"ratio to the {TARGET_MS:.0f} ms target: {p99 / TARGET_MS:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
