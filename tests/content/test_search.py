@@ -75,6 +75,7 @@ class Corpus:
 @pytest.fixture
 async def corpus(any_db_url: str) -> AsyncIterator[Corpus]:
     db = Database(any_db_url)
+    corpus = Corpus(db, None, {})  # type: ignore[arg-type]  # filled in below
     try:
         w = await seed(db)
         ids = {
@@ -94,15 +95,18 @@ async def corpus(any_db_url: str) -> AsyncIterator[Corpus]:
         }
         async with db.write() as conn:
             await set_visibility(conn, ids["bob_shared"], "shared", actor="test")
-        yield Corpus(db, w, ids)
+        corpus = Corpus(db, w, ids)
+        yield corpus
     finally:
         await db.close()
+        if corpus.db is not db:  # the migration test reopens it
+            await corpus.db.close()
 
 
 async def _search(c: Corpus, actor: User | None, q: str, **kw: object) -> list[int]:
     company = c.world.company_id if actor is None else None
     found = await list_visible(c.db, actor=actor, company_id=company, query=q, **kw)  # type: ignore[arg-type]
-    return [t["id"] for t in found]
+    return [t.id for t in found]
 
 
 async def test_regular_user_finds_own_and_shared_never_a_colleagues_private_thread(corpus: Corpus) -> None:
