@@ -58,12 +58,35 @@ _BM25: Final = "bm25(thread_search, 0.0, 10.0, 5.0, 3.0, 1.0)"
 _BASE_LETTERS = str.maketrans(
     {"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "ı": "i", "þ": "th"}
 )
+_HAS_BASE_LETTER = re.compile("[øæœđðłıþ]")
+
+
+def _combining_class() -> re.Pattern[str]:
+    """Every combining mark of the Basic Multilingual Plane, as one character class (built once)."""
+    ranges: list[str] = []
+    start = prev = -2
+    for code in range(0x300, 0x10000):
+        if unicodedata.combining(chr(code)):
+            if code != prev + 1:
+                if start >= 0:
+                    ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+                start = code
+            prev = code
+    ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+    return re.compile("[" + "".join(ranges) + "]+")
+
+
+_COMBINING = _combining_class()
 
 
 def fold(text: str) -> str:
     """Case-folded, accents removed (NFKD without combining marks, plus ø→o, æ→ae, ł→l, …)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_BASE_LETTERS))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = text.casefold()
+    if text.isascii():
+        return text
+    if _HAS_BASE_LETTER.search(text):
+        text = text.translate(_BASE_LETTERS)
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def terms(text: str | None) -> list[str]:
@@ -112,7 +135,8 @@ def _tsvector(doc: ThreadDocument) -> str:
         weight = _PG_WEIGHTS[name]
         seen: dict[str, int] = {}
         for word in words:
-            position = min(position + 1, _PG_MAX_POSITION)
+            if position < _PG_MAX_POSITION:
+                position += 1
             count = seen.get(word, 0)
             if count < _MAX_POSITIONS:
                 seen[word] = count + 1
