@@ -4,11 +4,13 @@ Run: .venv/bin/python bench/search_scale.py [--threads 1000000] [--companies 1] 
      [--url postgresql+asyncpg://postgres@127.0.0.1:5432/DB]   (default: a fresh SQLite file)
 
 Rows are generated in bulk straight into the tables (threads, messages, the search index), not through
-SMTP: the point is the query, not ingest. Each document is a subject, two participants and a body drawn
-from a Zipf-distributed vocabulary, so query words range from very common to rare. Queries run through
-bccd.services.threads.list_visible (the API's and CLI's path) as a regular user (own + shared threads)
-and as an admin, 50 results a page. Prints p50/p99 per query class and the overall p99 as a ratio to the
-50 ms target (below 1.0 meets it).
+SMTP: the point is the query, not ingest. Each document is a 6-word subject, a participant (name and
+address), sometimes an attachment name, and a 60-word body drawn from a Zipf-distributed vocabulary of
+50,000 words, so query words range from very common to rare; the index rows are exactly what the indexer
+writes for such threads. Queries run through bccd.services.threads.list_visible (the API's and CLI's
+path) as a regular user (own + shared threads) and as an admin, 50 results a page. Prints p50/p99 per
+query class and the overall p99 as a ratio to the 50 ms target (below 1.0 meets it): wall time, and
+this process's CPU time, which the other tenants of a shared machine disturb less (SQLite runs in it).
 """
 
 from __future__ import annotations
@@ -33,13 +35,12 @@ from sqlalchemy.engine import make_url
 from bccd.services.threads import list_visible
 from bccd.store.database import Database
 from bccd.store.migrate import upgrade
-from bccd.store.search_index import ThreadDocument, _fts_row, _tsvector
+from bccd.store.search_index import ThreadDocument, _tsvector
 from bccd.store.users import User
 
 TARGET_MS = 50.0
 VOCABULARY = 50_000
 USERS_PER_COMPANY = 100
-MESSAGES = 1000  # threads share message rows: (owner, message) is unique, the index is per thread
 BATCH = 10_000
 
 
@@ -61,20 +62,26 @@ class Generator:
     def draw(self, n: int) -> list[str]:
         return self.rng.choices(self.words, cum_weights=self.cum, k=n)
 
+    def words_for(self) -> tuple[list[str], list[tuple[str, str | None]], list[str], list[str]]:
+        """Subject words, participants, attachment names and body words of one thread."""
+        w = self.draw(70)
+        people: list[tuple[str, str | None]] = [(f"{w[6]}.{w[7]}@{w[8]}.example", f"{w[6]} {w[7]}")]
+        attachments = [f"{w[9]}.pdf"] if self.rng.random() < 0.2 else []
+        return w[:6], people, attachments, w[10:]
+
     def document(self, thread_id: int, company_id: int) -> ThreadDocument:
-        first, last = self.draw(2)
-        people: list[tuple[str, str | None]] = [
-            (f"{first}.{last}@{self.draw(1)[0]}.example", f"{first.title()} {last.title()}")
-        ]
-        attachments = [f"{self.draw(1)[0]}.pdf"] if self.rng.random() < 0.2 else []
-        return ThreadDocument(
-            thread_id,
-            company_id,
-            " ".join(self.draw(6)),
-            people,
-            attachments,
-            " ".join(self.draw(60)),
-        )
+        subject, people, attachments, body = self.words_for()
+        return ThreadDocument(thread_id, company_id, " ".join(subject), people, attachments, " ".join(body))
+
+    def fts_row(self, thread_id: int, company_id: int) -> tuple[object, ...]:
+        """The FTS5 row _fts_row would make of document(): the vocabulary is already folded ASCII words,
+        so the words go in as they are (terms() would return them unchanged)."""
+        subject, people, attachments, body = self.words_for()
+        ((address, name),) = people
+        local, _, domain = address.partition("@")
+        people_words = f"{name} {local.replace('.', ' ')} {domain.replace('.', ' ')}"
+        names = " ".join(a.replace(".", " ") for a in attachments)
+        return (thread_id, f"c{company_id}", " ".join(subject), people_words, names, " ".join(body))
 
 
 def _sqlite_load(path: str, total: int, companies: int, gen: Generator) -> None:
@@ -88,9 +95,7 @@ def _sqlite_load(path: str, total: int, companies: int, gen: Generator) -> None:
     while done < total:
         rows = []
         for tid in range(done + 1, min(total, done + BATCH) + 1):
-            company = (tid - 1) % companies + 1
-            r = _fts_row(gen.document(tid, company))
-            rows.append((r["id"], r["scope"], r["subject"], r["people"], r["attachments"], r["body"]))
+            rows.append(gen.fts_row(tid, (tid - 1) % companies + 1))
         with conn:
             conn.executemany(
                 "INSERT INTO thread_search (rowid, scope, subject, people, attachments, body) "
@@ -107,6 +112,8 @@ def _sqlite_load(path: str, total: int, companies: int, gen: Generator) -> None:
 def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, list[tuple[object, ...]]]]:
     """Companies, users, shared message rows and the threads themselves, as (SQL with ?, rows)."""
     out: list[tuple[str, list[tuple[object, ...]]]] = []
+    # Threads share message rows ((owner, message) is unique); the index is per thread anyway.
+    messages = -(-total // (companies * USERS_PER_COMPANY))
     out.append(
         (
             "INSERT INTO companies (id, name, sender_policy, never_log, created_at) "
@@ -136,7 +143,7 @@ def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, lis
         (
             "INSERT INTO messages (id, sha256, raw, size, from_addrs, to_addrs, cc_addrs, subject, "
             "attachments, defects, received_at) VALUES (?, ?, ?, 10, '[]', '[]', '[]', 's', '[]', '[]', ?)",
-            [(m, f"{m:064d}", b"Subject: s\r\n\r\nx", now) for m in range(1, MESSAGES + 1)],
+            [(m, f"{m:064d}", b"Subject: s\r\n\r\nx", now) for m in range(1, messages + 1)],
         )
     )
     decision = json.dumps(
@@ -147,7 +154,7 @@ def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, lis
         company = (tid - 1) % companies + 1
         slot = (tid - 1) // companies  # the thread's place within its company
         owner = (company - 1) * USERS_PER_COMPANY + slot % USERS_PER_COMPANY + 1
-        message = slot // USERS_PER_COMPANY % MESSAGES + 1
+        message = slot // USERS_PER_COMPANY + 1
         visibility = "shared" if tid % 10 == 0 else "private"
         rows.append((tid, company, owner, message, "s", now, visibility, decision))
     out.append(
@@ -221,11 +228,15 @@ async def _measure(url: str, gen: Generator, n: int) -> dict[str, list[float]]:
         for i, (kind, q) in enumerate(_queries(gen, n)):
             as_admin = (i // 4) % 2 == 1  # every query class runs as both roles
             actor = admin if as_admin else regular
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             await list_visible(db, actor=actor, query=q, limit=50)
             ms = (time.perf_counter() - start) * 1000
+            cpu_ms = (time.process_time() - cpu_start) * 1000
             times.setdefault(f"{kind} ({'admin' if as_admin else 'regular'})", []).append(ms)
             times.setdefault("all", []).append(ms)
+            # CPU time of this process (SQLite runs in it): what the query costs when the machine's
+            # other tenants make wall time noisy. PostgreSQL's work happens in the server, not here.
+            times.setdefault("all, process CPU", []).append(cpu_ms)
     finally:
         await db.close()
     return times
@@ -255,6 +266,8 @@ def main() -> None:
         p50, p99 = statistics.median(values), _p(values, 0.99)
         print(f"{backend} {kind:<24} n={len(values):>4}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
     p99 = _p(times["all"], 0.99)
+    cpu99 = _p(times["all, process CPU"], 0.99)
+    print(f"{backend} search p99 process CPU {cpu99:.1f} ms; ratio to the target: {cpu99 / TARGET_MS:.2f}")
     print(
         f"{backend} search p99 {p99:.1f} ms at {args.threads:,} threads; "
         f"ratio to the {TARGET_MS:.0f} ms target: {p99 / TARGET_MS:.2f}"
