@@ -337,7 +337,9 @@ async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Dat
     if args.body:
         body = await thread_body(db, args.thread, actor=None)
         thread["body"] = body.as_json()
-        text += "\n\n" + (body.text or "(no text)") + ("\n[body truncated]" if body.truncated else "")
+        # Mail may carry terminal controls; lines and tabs stay.
+        shown = safe_text(body.text, keep_newlines=True) if body.text else "(no text)"
+        text += "\n\n" + shown + ("\n[body truncated]" if body.truncated else "")
     _emit(args, thread, text)
 
 
