@@ -87,6 +87,23 @@ class HttpSettings(_Frozen):
     port: int = Field(default=8025, ge=0, le=65535)
     enabled: bool = True
     reuse_port: bool = False
+    # Where people reach the web pages (login links are built on it), e.g. https://bccd.example.com.
+    # Unset: the API answers with the address the request came to, the CLI with http://host:port.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not (value.startswith("http://") or value.startswith("https://")) or len(value) < 9:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    def base_url(self) -> str:
+        """The public URL, or the listening address when none is configured."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
 
 class DatabaseSettings(_Frozen):

@@ -22,6 +22,7 @@ class ApiContext:
     metrics: Metrics
     bcc_domain: str  # the domain shown in Smart Bcc addresses (the first configured one)
     smtp_listening: Callable[[], bool] = _always  # readiness: is the SMTP socket serving?
+    public_url: str | None = None  # [http] public_url: login links and web pages (issue 10)
 
 
 def get_context(request: Request) -> ApiContext:

@@ -271,3 +271,26 @@ link_history = Table(
     Column("after", JSON, nullable=True),
     Column("reason", Text, nullable=False),
 )
+
+# Browser sign-in (issue 10): one-time login links and the server-side sessions they open. Only sha256
+# hashes of the secrets are stored, like API tokens (T2); deleting the session row signs it out.
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("used_at", Ts, nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+)
