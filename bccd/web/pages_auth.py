@@ -12,7 +12,7 @@ from bccd.api.context import Ctx
 from bccd.services import web_auth
 from bccd.web.render import page
 from bccd.web.routing import see_other, web_router
-from bccd.web.session import SESSION_COOKIE, MaybeSignedIn, Posted, form_of, set_session_cookie, is_tls
+from bccd.web.session import SESSION_COOKIE, MaybeSignedIn, Posted, form_of, is_tls, set_session_cookie
 
 router = web_router()
 
@@ -60,7 +60,6 @@ async def login(request: Request, ctx: Ctx, token: TokenPath) -> Response:
     _, raw_session = opened
     response = see_other("/")
     set_session_cookie(response, request, ctx, raw_session)
-    )  # type: ignore[arg-type]
     response.delete_cookie(LOGIN_NONCE_COOKIE, path="/login")
     return response
 
