@@ -9,6 +9,7 @@ from bccd.api import content, directory, ops, search, threads, users
 from bccd.api.context import ApiContext
 from bccd.api.errors import install_error_handlers
 from bccd.api.observe import RequestGuard
+from bccd.web import install_web
 
 DESCRIPTION = """\
 The CRM's way into bccd, the Smart Bcc inbound mail server: sync the directory (persons, organizations,
@@ -25,12 +26,13 @@ def create_api(ctx: ApiContext) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # bccd.web serves /docs with Swagger UI from the package, not a CDN
         redoc_url=None,
     )
     api.state.bccd = ctx
     install_error_handlers(api)
     for module in (ops, users, directory, threads, content, search):
         api.include_router(module.router)
+    install_web(api)  # the sales inbox pages (issue 10), same app and port
     api.add_middleware(RequestGuard, metrics=ctx.metrics)
     return api

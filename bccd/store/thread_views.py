@@ -41,6 +41,7 @@ class ThreadFilter:
     company_id: int
     owner_id: int | None = None
     unlinked: bool = False
+    linked: bool = False  # only threads with an item (the web inbox's "linked" filter)
     item_id: int | None = None
     person_id: int | None = None
     organization_id: int | None = None
@@ -171,6 +172,8 @@ def _apply_filter(stmt: Select[Any], f: ThreadFilter) -> Select[Any]:
         conds.append(threads.c.owner_id == f.owner_id)
     if f.unlinked:
         conds.append(threads.c.item_id.is_(None))
+    if f.linked:
+        conds.append(threads.c.item_id.is_not(None))
     if f.item_id is not None:
         conds.append(threads.c.item_id == f.item_id)
     if f.person_id is not None:

@@ -14,6 +14,11 @@ from bccd.errors import NotFound, PermissionDenied
 from bccd.web.render import page
 from bccd.web.session import CsrfRejected, SignInRequired, optional_viewer
 
+
+class BadForm(ValueError):
+    """A posted form without the fields the action needs (only a hand-made request gets here)."""
+
+
 ERROR_PAGES: dict[type[Exception], tuple[int, str, str]] = {
     NotFound: (404, "Not found", "There is nothing here, or it belongs to another company."),
     PermissionDenied: (403, "Not allowed", "Only the thread's owner or an admin may see or change this."),
@@ -22,6 +27,7 @@ ERROR_PAGES: dict[type[Exception], tuple[int, str, str]] = {
         "Form expired",
         "This form was not sent from a bccd page of your current session. Reload the page and try again.",
     ),
+    BadForm: (400, "Bad request", "The form was missing something bccd needs. Go back and try again."),
     RequestValidationError: (400, "Bad request", "The address or form held a value bccd cannot use."),
 }
 
@@ -46,7 +52,7 @@ class WebRoute(APIRoute):
                 return await handler(request)
             except SignInRequired:
                 return RedirectResponse("/login", status_code=303)
-            except (NotFound, PermissionDenied, CsrfRejected, RequestValidationError) as exc:
+            except (NotFound, PermissionDenied, CsrfRejected, BadForm, RequestValidationError) as exc:
                 return await error_page(request, exc)
 
         return guarded
