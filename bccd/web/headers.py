@@ -12,9 +12,10 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# Swagger UI sets style attributes from its scripts; its scripts are still ours only.
-DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-DOCS_PATHS = ("/docs",)
+# Swagger UI and ReDoc set styles from their scripts and ReDoc searches in a blob: worker; the scripts
+# themselves are still only ours.
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + "; worker-src blob:"
+DOCS_PATHS = ("/docs", "/redoc")
 
 FIXED = (
     (b"x-content-type-options", b"nosniff"),

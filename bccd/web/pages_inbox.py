@@ -113,8 +113,12 @@ async def inbox(
     hits = []
     if q and q.strip() and "\x00" not in q:
         for h in await search.search_records(ctx.db, q, actor=user, limit=SEARCH_RESULTS):
-            key, value = (h.type, h.id) if h.type in ("person", "organization") else ("item", f"{h.type}:{h.id}")
-            hits.append(await names.ref(h.type, h.id) | {"status": h.status, "threads_url": url(**{key: value})})
+            key, value = (
+                (h.type, h.id) if h.type in ("person", "organization") else ("item", f"{h.type}:{h.id}")
+            )
+            hits.append(
+                await names.ref(h.type, h.id) | {"status": h.status, "threads_url": url(**{key: value})}
+            )
 
     next_url = url(cursor=found[-1]["id"]) if len(found) == PAGE_SIZE else None
     return page(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +22,7 @@ import pytest
 from bccd.api.app import create_api
 from bccd.api.service import HttpApiService, api_context
 from bccd.app import BccdApp
-from tests.api.conftest import api_db_url, migrated_template  # noqa: F401 - fixtures shared with the API tests
+from bccd.store.migrate import upgrade
 from tests.api.support import http_settings
 from tests.conftest import app_settings
 from tests.helpers import World, seed_world
@@ -43,10 +45,26 @@ SKIP_REASON = (
 )
 
 
+@pytest.fixture(scope="session")
+def web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated database per session, copied for each test (as tests/api does)."""
+    path = tmp_path_factory.mktemp("web-template") / "bccd.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def web(api_db_url: str) -> AsyncIterator[tuple[BccdApp, World, Callable[[str], Awaitable[Browser]]]]:
+def web_db_url(web_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "bccd.sqlite3"
+    with closing(sqlite3.connect(web_template)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+async def web(web_db_url: str) -> AsyncIterator[tuple[BccdApp, World, Callable[[str], Awaitable[Browser]]]]:
     """A running bccd (SMTP on loopback) with the seeded world; `login(role)` gives a signed-in browser."""
-    app = BccdApp(app_settings(api_db_url))
+    app = BccdApp(app_settings(web_db_url))
     await app.start()
     clients: list[httpx.AsyncClient] = []
     try:
@@ -96,8 +114,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def live(api_db_url: str) -> Iterator[tuple[LiveServer, World]]:
-    server = LiveServer(api_db_url)
+def live(web_db_url: str) -> Iterator[tuple[LiveServer, World]]:
+    server = LiveServer(web_db_url)
     try:
         world = server.call(seed_world(server.app.db))
         server.call(seed_sales(server.app, world))

@@ -34,7 +34,7 @@ async def sign_in(client: httpx.AsyncClient, app: BccdApp, user_id: int) -> None
 
 
 async def seed_sales(app: BccdApp, world: World) -> None:
-    """Carol Jensen (Client Corp) with two open deals, Wind farm and Solar park: her mail is ambiguous (L7)."""
+    """Carol Jensen (Client Corp) has two open deals, Wind farm and Solar park: her mail is ambiguous (L7)."""
     db, company = app.db, world.company_id
     await add_org(db, company, "o1", "Client Corp")
     await add_person(db, company, "p1", "Carol Jensen", ["carol@client.test"], org="o1")
