@@ -26,6 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
+	@command -v chromedriver >/dev/null 2>&1 || echo "make: chromium/chromedriver not found: the browser tests (tests/web/test_browser.py) will be skipped (apt-get install -y chromium chromium-driver)"
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 test: lint typecheck pytest

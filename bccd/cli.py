@@ -191,6 +191,17 @@ async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Datab
     _emit(args, {"user": user.id, "api_token": token}, f"api_token (shown once): {token}")
 
 
+async def cmd_user_login_link(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    from bccd.services.web_auth import issue_login_link
+
+    link = await issue_login_link(db, args.user, actor=None, public_url=settings.http.base_url())
+    _emit(
+        args,
+        link.as_json(),
+        f"{link.url}\n(sign-in link for user {link.user.id}: works once, until {link.expires_at:%H:%M} UTC)",
+    )
+
+
 async def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     path = Path(args.file)
     progress, clear = terminal_progress(sys.stderr)  # issue 12 item 18: a bar on a terminal only
@@ -507,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     ut = user.add("token", "issue a new API token for the user (shown once)")
     ut.add_argument("user", help="user id or login email")
     ut.set_defaults(func=cmd_user_token, needs_db=True)
+    ul = user.add_parser(
+        "login-link", parents=[common], help="print a one-time sign-in URL for the web pages (15 minutes)"
+    )
+    ul.add_argument("user", help="user id or login email")
+    ul.set_defaults(func=cmd_user_login_link, needs_db=True)
 
     imp = sub.add("import", "import directory records from a JSON lines file (all or nothing)")
     imp.add_argument("file", help="the JSON lines file, or - for standard input")

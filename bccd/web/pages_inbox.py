@@ -110,14 +110,14 @@ async def inbox(
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
         return "/?" + urlencode(clean) if clean else "/"
 
-    hits = []
+    hits: list[dict[str, Any]] = []
     if q and q.strip() and "\x00" not in q:
         for h in await search.search_records(ctx.db, q, actor=user, limit=SEARCH_RESULTS):
             key, value = (
                 (h.type, h.id) if h.type in ("person", "organization") else ("item", f"{h.type}:{h.id}")
             )
             hits.append(
-                await names.ref(h.type, h.id) | {"status": h.status, "threads_url": url(**{key: value})}
+                {**(await names.ref(h.type, h.id)), "status": h.status, "threads_url": url(**{key: value})}
             )
 
     next_url = url(cursor=found[-1]["id"]) if len(found) == PAGE_SIZE else None

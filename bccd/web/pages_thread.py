@@ -75,10 +75,10 @@ async def _thread_page(
         participants.append(
             {**p, "person_ref": None if p["person"] is None else await names.ref("person", p["person"])}
         )
-    hits = []
+    hits: list[dict[str, Any]] = []
     if q and q.strip() and "\x00" not in q:
         for h in await search.search_records(ctx.db, q, actor=user, kinds=ITEM_TYPES, limit=SEARCH_RESULTS):
-            hits.append(await names.ref(h.type, h.id) | {"status": h.status})
+            hits.append({**(await names.ref(h.type, h.id)), "status": h.status})
     headers = {"Content-Security-Policy": with_remote_images()} if images else None
     return page(
         request,
