@@ -55,12 +55,12 @@ def _ambiguous(found: Sequence[CandidateInfo], persons: Sequence[str]) -> str:
     return f"{who} {len(found)} open {_kinds(found)} — {_titles(found)}: pick one"
 
 
-def _nobody_has(persons: Sequence[str], what: str) -> str:
+def _no_items(persons: Sequence[str]) -> str:
     if len(persons) == 1:
-        return f"{persons[0]} has {what}"
+        return f"{persons[0]} has no deal, lead or project"
     if persons:
-        return f"none of {_and(list(persons))} has {what}"
-    return f"nobody in this mail has {what}"
+        return f"none of {_and(list(persons))} has a deal, lead or project"
+    return "nobody in this mail has a deal, lead or project"
 
 
 def _sentence(reason: str, found: Sequence[CandidateInfo], persons: Sequence[str], item: str | None) -> str:
@@ -76,7 +76,7 @@ def _sentence(reason: str, found: Sequence[CandidateInfo], persons: Sequence[str
     if reason == "no_matching_person":
         return "no contact in the CRM matches anyone in this mail"
     if reason == "no_open_items":
-        return _nobody_has(persons, "no deal, lead or project")
+        return _no_items(persons)
     if reason == "only_closed_items":
         if len(persons) == 1:
             return f"{persons[0]}'s deals, leads and projects are all closed"
