@@ -141,10 +141,3 @@ async def issue_token(db: Database, ref: int | str, *, actor: User | None) -> tu
     async with db.write() as conn:
         user = await _target(conn, actor, ref)
         return user, await store.create_token(conn, user.id)
-
-
-async def list_users(db: Database, *, actor: User) -> list[User]:
-    if not actor.is_admin:
-        raise PermissionDenied("only an admin of the company may do this")
-    async with db.read() as conn:
-        return await store.list_users(conn, actor.company_id)

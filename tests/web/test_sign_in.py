@@ -18,7 +18,7 @@ from bccd.api.service import api_context
 from bccd.services import web_auth
 from bccd.store.schema import login_links, web_sessions
 from bccd.store.users import create_token
-from tests.web.support import NONCE_INPUT, csrf_of, sign_in
+from tests.web.support import NONCE_INPUT, csrf_of
 
 Web = tuple[Any, Any, Any]
 
@@ -102,7 +102,7 @@ async def test_session_cookie_is_secure_behind_tls(web: Web) -> None:
 
 
 async def test_sign_out_ends_the_session_for_good(web: Web) -> None:
-    app, world, login = web
+    _app, _world, login = web
     browser = await login("owner")
     stolen = dict(browser.client.cookies)
     response = await browser.post("/logout", from_page="/")
@@ -113,7 +113,7 @@ async def test_sign_out_ends_the_session_for_good(web: Web) -> None:
 
 
 async def test_sign_out_everywhere_else(web: Web) -> None:
-    app, world, login = web
+    _app, _world, login = web
     laptop, phone = await login("owner"), await login("owner")
     assert "signed in in 2 browsers" in await laptop.page("/me")
     response = await laptop.post("/me/sessions/close-others", from_page="/me")
@@ -132,7 +132,7 @@ async def test_pages_need_a_session(web: Web) -> None:
 
 
 async def test_every_state_changing_form_needs_the_csrf_token(web: Web) -> None:
-    app, world, login = web
+    _app, _world, login = web
     owner, colleague = await login("owner"), await login("colleague")
     other_token = csrf_of(await colleague.page("/me"))
     posts = {
