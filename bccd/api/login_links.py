@@ -25,7 +25,12 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="the user's id")]
 router = APIRouter(
     prefix="/api/v1",
     tags=["users"],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+        404: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 
 
