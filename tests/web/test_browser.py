@@ -14,7 +14,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bccd.services import web_auth
-from tests.helpers import World, make_mail, send
+from tests.helpers import World, add_item, add_person, make_mail, send
 from tests.web.conftest import LiveServer, screenshot
 
 pytestmark = pytest.mark.slow
@@ -46,6 +46,10 @@ def test_salesperson_links_replaces_and_unlinks_an_ambiguous_thread(
     live: tuple[LiveServer, World], driver: Any
 ) -> None:
     server, world = live
+    db, company = server.app.db, world.company_id
+    server.call(add_person(db, company, "p2", "Dave Hansen", ["dave@harbour.test"]))
+    server.call(add_item(db, company, "deal", "C", person="p2", title="Harbour cranes"))
+    _deliver(server, world, make_mail(subject="Crane specs", to="Dave Hansen <dave@harbour.test>"))  # L6
     _deliver(
         server, world, make_mail(subject="Turbine quote", body="Hi Carol,\nthe turbine quote is attached.\n")
     )
@@ -54,8 +58,9 @@ def test_salesperson_links_replaces_and_unlinks_an_ambiguous_thread(
     # The inbox says why the thread waits, with both candidates named (L7).
     reason = driver.find_element(By.CSS_SELECTOR, "#unresolved-h + ul .reason").text
     assert reason == "Carol Jensen has 2 open deals — Wind farm, Solar park: pick one"
+    assert driver.find_element(By.CSS_SELECTOR, "#list-h + ul .item").text == "Deal: Harbour cranes"
     screenshot(driver, "inbox")
-    _click(driver, "a.subject")
+    _click(driver, "#unresolved-h + ul a.subject")
     buttons = driver.find_elements(By.CSS_SELECTOR, "ul.candidates button")
     assert [b.text for b in buttons] == ["Link to Wind farm", "Link to Solar park"]
     screenshot(driver, "thread")
@@ -79,7 +84,7 @@ def test_salesperson_links_replaces_and_unlinks_an_ambiguous_thread(
     # Search as you type finds the lead; its Link button links it (replace asked again).
     before = driver.current_url
     box = driver.find_element(By.ID, "item-q")
-    box.send_keys("harb")
+    box.send_keys("lights")
     WebDriverWait(driver, WAIT).until(lambda d: "Harbour lights" in d.find_element(By.ID, "item-hits").text)
     assert driver.current_url == before  # no page load: the results came as you typed
     _click(driver, "#item-hits button")
