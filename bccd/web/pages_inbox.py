@@ -90,7 +90,8 @@ async def inbox(
 
     async def listing(**kw: Any) -> list[dict[str, Any]]:
         try:
-            return await threads.list_visible(ctx.db, actor=user, owner_id=owner_id, records=records, **kw)
+            found = await threads.list_visible(ctx.db, actor=user, owner_id=owner_id, records=records, **kw)
+            return [t.as_json() for t in found]
         except NotFound:  # a filter naming a record that is not (or no longer) in the CRM
             return []
 

@@ -32,9 +32,10 @@ def _record_page(kind: str) -> Any:
         for key in ("person", "organization"):
             if record.get(key):
                 related.append(await names.ref(key, str(record[key])))
-        found = await threads.list_visible(
+        listed = await threads.list_visible(
             ctx.db, actor=user, records={kind: external_id}, limit=PAGE_SIZE, before_id=cursor
         )
+        found = [t.as_json() for t in listed]
         rows = await thread_rows(names, found, {})
         next_url = f"?cursor={found[-1]['id']}" if len(found) == PAGE_SIZE else None
         return page(

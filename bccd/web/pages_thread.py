@@ -52,7 +52,7 @@ async def _thread_page(
     status: int = 200,
 ) -> Response:
     user = viewer.user
-    thread = await threads.show_thread(ctx.db, thread_id, actor=user)
+    thread = (await threads.show_thread(ctx.db, thread_id, actor=user)).as_json()
     body = await web_content.message_body(ctx.db, thread_id, actor=user)
     safe = sanitize(body.html, remote_images=images) if body.html is not None else None
     names = Names(ctx.db, user)

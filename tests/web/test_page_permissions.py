@@ -36,7 +36,7 @@ async def _linked_thread(web: Web) -> int:
     app, world, _ = web
     await mail(app, world, subject="Quote")
     [t] = await thread_service.list_visible(app.db, actor=world.owner, limit=5)
-    return int(t["id"])
+    return t.id
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
@@ -47,13 +47,13 @@ async def test_page_permission_matrix(web: Web, action: str, actor: str) -> None
     if action != "link":  # start from a linked thread so that unlink has something to remove
         admin = await login("admin")
         await admin.post(f"/threads/{tid}/link", {"type": "deal", "id": "A"}, from_page="/")
-    before = await thread_service.show_thread(app.db, tid, actor=None)
+    before = (await thread_service.show_thread(app.db, tid, actor=None)).as_json()
 
     status = await _act(await login(actor), action, tid)
 
     api_status = API_MATRIX[ACTIONS[action]][actor]
     assert status == (OK[action] if api_status == 200 else api_status), (action, actor)
-    after = await thread_service.show_thread(app.db, tid, actor=None)
+    after = (await thread_service.show_thread(app.db, tid, actor=None)).as_json()
     if status >= 400:
         assert after == before  # refused: not even the history moved
     elif action != "read":
