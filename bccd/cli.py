@@ -518,11 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     ut = user.add("token", "issue a new API token for the user (shown once)")
     ut.add_argument("user", help="user id or login email")
     ut.set_defaults(func=cmd_user_token, needs_db=True)
-    ul = user.add_parser(
-        "login-link", parents=[common], help="print a one-time sign-in URL for the web pages (15 minutes)"
-    )
-    ul.add_argument("user", help="user id or login email")
-    ul.set_defaults(func=cmd_user_login_link, needs_db=True)
+    ull = user.add("login-link", "print a one-time sign-in URL for the web pages (15 minutes, single use)")
+    ull.add_argument("user", help="user id or login email")
+    ull.set_defaults(func=cmd_user_login_link, needs_db=True)
 
     imp = sub.add("import", "import directory records from a JSON lines file (all or nothing)")
     imp.add_argument("file", help="the JSON lines file, or - for standard input")
