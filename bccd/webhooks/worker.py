@@ -208,7 +208,7 @@ class WebhookWorker:
                 await store.mark_delivered(conn, c.id, status)
             self.metrics.webhook_deliveries.labels(result="delivered").inc()
             log.info(
-                "webhook_delivered", delivery=c.id, endpoint=c.endpoint_id, event=c.event_uid, status=status
+                "webhook_delivered", delivery=c.id, endpoint=c.endpoint_id, webhook_id=c.event_uid, status=status
             )
             return
         self.metrics.webhook_deliveries.labels(result="failed_attempt").inc()
@@ -230,7 +230,7 @@ class WebhookWorker:
             "webhook_attempt_failed",
             delivery=c.id,
             endpoint=c.endpoint_id,
-            event=c.event_uid,
+            webhook_id=c.event_uid,
             attempts=c.attempts,
             error=error,
             gave_up=give_up,

@@ -1,0 +1,80 @@
+"""Webhook fixtures: a running bccd app with fast retries and private endpoints allowed, and a receiver."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bccd.app import BccdApp
+from bccd.config import Settings
+from bccd.services import webhooks
+from bccd.store.migrate import upgrade
+from tests.helpers import BCC_DOMAIN, World, seed_world
+from tests.webhooks.receiver import Receiver
+
+FAST = {"allow_private": True, "poll_interval": 0.02, "retry_base": 0.05, "retry_max": 0.2, "timeout": 2.0}
+
+
+def hook_settings(url: str, **webhook: Any) -> Settings:
+    return Settings(
+        smtp={"host": "127.0.0.1", "port": 0, "bcc_domains": [BCC_DOMAIN]},
+        http={"enabled": False, "port": 0},
+        database={"url": url},
+        log={"level": "warning"},
+        webhooks={**FAST, **webhook},
+    )
+
+
+@dataclass
+class Hooked:
+    app: BccdApp
+    world: World
+    receiver: Receiver
+    endpoint_id: int
+    secret: str
+
+    @property
+    def port(self) -> int:
+        return self.app.smtp.port
+
+
+@pytest.fixture(scope="session")
+def hooks_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hooks-template") / "bccd.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def api_db_url(hooks_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "bccd.sqlite3"
+    with closing(sqlite3.connect(hooks_template)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+async def hooked(api_db_url: str, receiver: Receiver) -> AsyncIterator[Hooked]:
+    app = BccdApp(hook_settings(api_db_url))
+    await app.start()
+    try:
+        world = await seed_world(app.db)
+        endpoint, secret = await webhooks.create_endpoint(
+            app.db, actor=world.admin, url=receiver.url, allow_private=True
+        )
+        yield Hooked(app, world, receiver, endpoint.id, secret)
+    finally:
+        await app.stop()
