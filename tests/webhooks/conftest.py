@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from bccd.api.app import create_api
+from bccd.api.service import api_context
 from bccd.app import BccdApp
 from bccd.config import Settings
 from bccd.services import webhooks
 from bccd.store.migrate import upgrade
+from bccd.store.users import create_token
+from tests.api.support import ROLES
 from tests.helpers import BCC_DOMAIN, World, seed_world
 from tests.webhooks.receiver import Receiver
 
@@ -76,5 +81,36 @@ async def hooked(api_db_url: str, receiver: Receiver) -> AsyncIterator[Hooked]:
             app.db, actor=world.admin, url=receiver.url, allow_private=True
         )
         yield Hooked(app, world, receiver, endpoint.id, secret)
+    finally:
+        await app.stop()
+
+
+@asynccontextmanager
+async def api_client(
+    url: str, **webhook: Any
+) -> AsyncIterator[tuple[BccdApp, World, dict[str, httpx.AsyncClient]]]:
+    """The app, its seeded world and one in-process API client per role (plus `anonymous`)."""
+    app = BccdApp(hook_settings(url, **webhook))
+    await app.start()
+    try:
+        world = await seed_world(app.db)
+        async with app.db.write() as conn:
+            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
+        transport = httpx.ASGITransport(app=create_api(api_context(app)))
+        async with AsyncExitStack() as stack:
+            clients = {
+                role: await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        transport=transport,
+                        base_url="http://bccd.test",
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                )
+                for role, token in tokens.items()
+            }
+            clients["anonymous"] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://bccd.test")
+            )
+            yield app, world, clients
     finally:
         await app.stop()

@@ -54,7 +54,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's spelling)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -96,11 +96,11 @@ class Receiver:
         with self._lock:
             return list(self.requests)
 
-    async def wait_for(self, check: Callable[[Receiver], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, check: Callable[[Receiver], bool], within: float = 15.0) -> None:
+        deadline = time.monotonic() + within
         while not check(self):
             if time.monotonic() > deadline:
-                raise AssertionError(f"receiver: condition not met in {timeout}s; got {self.all()}")
+                raise AssertionError(f"receiver: condition not met in {within}s; got {self.all()}")
             await asyncio.sleep(0.02)
 
     def wait_for_blocking(self, check: Callable[[Receiver], bool], timeout: float = 30.0) -> None:

@@ -5,13 +5,16 @@ Every test runs a real bccd app (SMTP on loopback) and a real HTTP receiver on l
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from sqlalchemy import func, select
 
 from bccd.services import links, webhooks
 from bccd.store.schema import webhook_deliveries, webhook_events
 from tests.helpers import add_item, add_person, make_mail, send
 from tests.webhooks.conftest import Hooked
-from tests.webhooks.receiver import Receiver, verify
+from tests.webhooks.receiver import Received, Receiver, verify
 
 
 async def _mail(h: Hooked, subject: str = "Proposal") -> None:
@@ -19,8 +22,8 @@ async def _mail(h: Hooked, subject: str = "Proposal") -> None:
     assert result.code == 250
 
 
-def _types(requests: list[object]) -> list[str]:
-    return [r.json["type"] for r in requests]  # type: ignore[attr-defined]
+def _types(requests: list[Received]) -> list[str]:
+    return [r.json["type"] for r in requests]
 
 
 async def test_accepted_message_is_posted_signed_with_the_thread_json(hooked: Hooked) -> None:
@@ -37,7 +40,7 @@ async def test_accepted_message_is_posted_signed_with_the_thread_json(hooked: Ho
     assert payload["data"]["subject"] == "Proposal"
     assert payload["data"]["decision"]["reason"] == "no_matching_person"
     assert created.headers["content-type"] == "application/json"
-    assert abs(int(created.headers["webhook-timestamp"]) - __import__("time").time()) < 60
+    assert abs(int(created.headers["webhook-timestamp"]) - time.time()) < 60
 
 
 async def test_needs_attention_for_ambiguous_and_linked_for_an_automatic_link(hooked: Hooked) -> None:
@@ -62,8 +65,8 @@ async def test_manual_link_changes_carry_the_actor_and_arrive_in_order(hooked: H
     # Every first attempt fails: the retries must still deliver one thread's events in event order.
     seen: set[str] = set()
 
-    def plan(request: object) -> int:
-        wid = request.headers["webhook-id"]  # type: ignore[attr-defined]
+    def plan(request: Received) -> int:
+        wid = request.webhook_id
         if wid in seen:
             return 200
         seen.add(wid)
@@ -135,7 +138,7 @@ async def test_410_disables_the_endpoint(hooked: Hooked) -> None:
         endpoint = await webhooks.get_endpoint(hooked.app.db, hooked.endpoint_id, actor=None)
         if not endpoint.enabled:
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     assert not endpoint.enabled and endpoint.disabled_reason == "410 Gone from the endpoint"
     [delivery] = await webhooks.list_deliveries(hooked.app.db, hooked.endpoint_id, actor=None)
     assert delivery["status"] == "failed"
@@ -144,7 +147,7 @@ async def test_410_disables_the_endpoint(hooked: Hooked) -> None:
     async with hooked.app.db.read() as conn:
         count = (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one()
     assert count == 1
-    await __import__("asyncio").sleep(0.2)
+    await asyncio.sleep(0.2)
     assert len(hooked.receiver.all()) == 1
 
 
