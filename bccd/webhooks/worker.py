@@ -82,7 +82,8 @@ class WebhookWorker:
 
     @property
     def lease(self) -> float:
-        return self.settings.timeout * 3 + 10
+        """How long a claimed delivery is ours: longer than any attempt can take (capped below)."""
+        return self.settings.timeout * 2 + 5
 
     def start(self) -> None:
         if self._task is not None:
@@ -191,8 +192,9 @@ class WebhookWorker:
         hdrs = {**signed_headers(c.secrets, c.event_uid, timestamp, body), **host}
         extensions = {"sni_hostname": urlsplit(c.url).hostname} if c.url.startswith("https:") else None
         try:
-            response = await self._client.post(url, content=body, headers=hdrs, extensions=extensions)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.settings.timeout * 2):  # whole attempt, not each phase
+                response = await self._client.post(url, content=body, headers=hdrs, extensions=extensions)
+        except (httpx.TimeoutException, TimeoutError):
             return None, "timeout"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: connection failed"
@@ -208,7 +210,11 @@ class WebhookWorker:
                 await store.mark_delivered(conn, c.id, status)
             self.metrics.webhook_deliveries.labels(result="delivered").inc()
             log.info(
-                "webhook_delivered", delivery=c.id, endpoint=c.endpoint_id, webhook_id=c.event_uid, status=status
+                "webhook_delivered",
+                delivery=c.id,
+                endpoint=c.endpoint_id,
+                webhook_id=c.event_uid,
+                status=status,
             )
             return
         self.metrics.webhook_deliveries.labels(result="failed_attempt").inc()

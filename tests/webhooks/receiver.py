@@ -60,14 +60,17 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 probe = Received(self.path, headers, body, 0)
                 status = receiver.plan(probe)
+                with receiver._lock:  # recorded on arrival: a test may kill the sender mid-request
+                    receiver.requests.append(Received(self.path, headers, body, status))
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                with receiver._lock:
-                    receiver.requests.append(Received(self.path, headers, body, status))
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(status)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender is gone (killed, or timed out)
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
