@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, closing
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,6 @@ from bccd.api.service import api_context
 from bccd.app import BccdApp
 from bccd.config import Settings
 from bccd.services import webhooks
-from bccd.store.migrate import upgrade
 from bccd.store.users import create_token
 from tests.api.support import ROLES
 from tests.helpers import BCC_DOMAIN, World, seed_world
@@ -49,19 +47,10 @@ class Hooked:
         return self.app.smtp.port
 
 
-@pytest.fixture(scope="session")
-def hooks_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("hooks-template") / "bccd.sqlite3"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def api_db_url(hooks_template: Path, tmp_path: Path) -> str:
-    target = tmp_path / "bccd.sqlite3"
-    with closing(sqlite3.connect(hooks_template)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    return f"sqlite+aiosqlite:///{target}"
+def api_db_url(sqlite_url: str) -> str:
+    """A migrated SQLite database of this test (the root conftest copies a template)."""
+    return sqlite_url
 
 
 @pytest.fixture
@@ -114,3 +103,13 @@ async def api_client(
             yield app, world, clients
     finally:
         await app.stop()
+
+
+async def settled(db: Any, endpoint_id: int, *, within: float = 10.0) -> list[dict[str, Any]]:
+    """The endpoint's deliveries once none is pending (results are saved just after the answer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await webhooks.list_deliveries(db, endpoint_id, actor=None)
+        if all(d["status"] != "pending" for d in found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.02)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bccd.services import links, webhooks
 from bccd.store.schema import webhook_deliveries, webhook_events
 from tests.helpers import add_item, add_person, make_mail, send
-from tests.webhooks.conftest import Hooked
+from tests.webhooks.conftest import Hooked, settled
 from tests.webhooks.receiver import Received, Receiver, verify
 
 
@@ -116,7 +116,7 @@ async def test_retries_after_500s_with_the_same_id_and_body_so_receivers_can_ded
     assert len({a.body for a in attempts}) == 1
     processed = {a.webhook_id: a.json for a in attempts}  # a receiver deduping by webhook-id
     assert len(processed) == 1
-    [delivery] = await webhooks.list_deliveries(hooked.app.db, hooked.endpoint_id, actor=None)
+    [delivery] = await settled(hooked.app.db, hooked.endpoint_id)
     assert delivery["status"] == "delivered" and delivery["attempts"] == 4
     assert delivery["last_status"] == 200 and delivery["type"] == "webhook.test"
 
@@ -140,7 +140,7 @@ async def test_410_disables_the_endpoint(hooked: Hooked) -> None:
             break
         await asyncio.sleep(0.02)
     assert not endpoint.enabled and endpoint.disabled_reason == "410 Gone from the endpoint"
-    [delivery] = await webhooks.list_deliveries(hooked.app.db, hooked.endpoint_id, actor=None)
+    [delivery] = await settled(hooked.app.db, hooked.endpoint_id)
     assert delivery["status"] == "failed"
     # A disabled endpoint gets no events (none are even written for it).
     await _mail(hooked)
@@ -175,3 +175,33 @@ async def test_no_endpoint_no_events(api_db_url: str, receiver: Receiver) -> Non
             assert (await conn.execute(select(func.count()).select_from(webhook_events))).scalar_one() == 0
     finally:
         await app.stop()
+
+
+def _doc_receiver(secret: str) -> dict[str, object]:
+    """The copy-paste receiver of docs/webhooks.md, without its last line (serve_forever)."""
+    import os
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    [code] = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    code = code.replace('HTTPServer(("0.0.0.0", 8000), Hook).serve_forever()', "")
+    os.environ["BCCD_WEBHOOK_SECRET"] = secret
+    try:
+        namespace: dict[str, object] = {}
+        exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 (our own docs)
+    finally:
+        del os.environ["BCCD_WEBHOOK_SECRET"]
+    return namespace
+
+
+async def test_the_documented_receiver_verifies_real_deliveries(hooked: Hooked) -> None:
+    await webhooks.send_test(hooked.app.db, hooked.endpoint_id, actor=hooked.world.admin)
+    await hooked.receiver.wait_for(lambda r: len(r.delivered()) == 1)
+    [request] = hooked.receiver.delivered()
+    verified = _doc_receiver(hooked.secret)["verified"]
+    assert callable(verified)
+    assert verified(request.headers, request.body) is True
+    assert verified(request.headers, request.body + b" ") is False  # a changed body fails
+    other = _doc_receiver("whsec_" + "B" * 43 + "=")["verified"]
+    assert callable(other) and other(request.headers, request.body) is False
