@@ -205,3 +205,28 @@ async def test_the_documented_receiver_verifies_real_deliveries(hooked: Hooked) 
     assert verified(request.headers, request.body + b" ") is False  # a changed body fails
     other = _doc_receiver("whsec_" + "B" * 43 + "=")["verified"]
     assert callable(other) and other(request.headers, request.body) is False
+
+
+async def test_gives_up_when_the_event_is_older_than_retry_for(api_db_url: str, receiver: Receiver) -> None:
+    from bccd.app import BccdApp
+    from tests.helpers import seed_world
+    from tests.webhooks.conftest import hook_settings
+
+    receiver.plan = lambda request: 500
+    app = BccdApp(hook_settings(api_db_url, retry_for=0.3))
+    await app.start()
+    try:
+        world = await seed_world(app.db)
+        endpoint, _ = await webhooks.create_endpoint(
+            app.db, actor=world.admin, url=receiver.url, allow_private=True
+        )
+        await webhooks.send_test(app.db, endpoint.id, actor=world.admin)
+        await receiver.wait_for(lambda r: len(r.all()) >= 2)
+        [delivery] = await settled(app.db, endpoint.id)
+        assert delivery["status"] == "failed" and delivery["last_error"] == "HTTP 500"
+        tries = len(receiver.all())
+        await asyncio.sleep(0.3)
+        assert len(receiver.all()) == tries  # no more attempts
+        assert 'bccd_webhook_deliveries_total{result="given_up"} 1.0' in app.metrics.render().decode()
+    finally:
+        await app.stop()
