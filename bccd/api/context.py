@@ -22,6 +22,7 @@ class ApiContext:
     metrics: Metrics
     bcc_domain: str  # the domain shown in Smart Bcc addresses (the first configured one)
     smtp_listening: Callable[[], bool] = _always  # readiness: is the SMTP socket serving?
+    webhooks_allow_private: bool = False  # [webhooks] allow_private: the SSRF guard's exception
 
 
 def get_context(request: Request) -> ApiContext:

@@ -55,6 +55,7 @@ def api_context(app: ServedApp) -> ApiContext:
         metrics=app.metrics,
         bcc_domain=app.settings.smtp.bcc_domains[0],
         smtp_listening=lambda: smtp.listening,
+        webhooks_allow_private=app.settings.webhooks.allow_private,
     )
 
 
