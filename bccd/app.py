@@ -16,6 +16,7 @@ from bccd.smtp.server import SmtpServer
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.migrate import current_head
+from bccd.webhooks.worker import WebhookWorker
 
 log = get_logger("bccd.app")
 
@@ -41,6 +42,7 @@ class BccdApp:
         )
         self.smtp = SmtpServer(self.ingestor, settings.smtp, self.metrics)
         self.http: HttpService | None = None
+        self.webhooks = WebhookWorker(self.db, settings.webhooks, self.metrics)
         self._stop = asyncio.Event()
 
     async def check_schema(self) -> None:
@@ -55,6 +57,8 @@ class BccdApp:
     async def start(self) -> None:
         await self.check_schema()
         self.commits.start()
+        if self.settings.webhooks.enabled:
+            self.webhooks.start()
         try:
             await self.smtp.start()
             if self.settings.http.enabled:
@@ -75,6 +79,7 @@ class BccdApp:
         if self.http is not None:
             await self.http.stop()
         await self.commits.stop()
+        await self.webhooks.stop()
         await self.db.close()
         log.info("bccd_stopped")
 

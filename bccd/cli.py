@@ -16,7 +16,7 @@ from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging, get_logger
 from bccd.progress import terminal_progress
 from bccd.records import ITEM_CLI_NAMES, record_type
-from bccd.services import companies, directory, users
+from bccd.services import companies, directory, users, webhooks
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
 from bccd.services.content import thread_body
@@ -27,6 +27,7 @@ from bccd.services.threads import MAX_PAGE
 from bccd.services.users import User
 from bccd.textsafe import escape_terminal as safe_text
 from bccd.vocabulary import ROLES, SENDER_POLICIES
+from bccd.webhooks.events import EVENT_TYPES
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -389,6 +390,35 @@ async def cmd_unlink(args: argparse.Namespace, settings: Settings, db: Database)
     )
 
 
+async def cmd_webhook_add(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    endpoint, secret = await webhooks.create_endpoint(
+        db,
+        actor=None,
+        company=args.company,
+        url=args.url,
+        events=args.event or (),
+        description=args.description,
+        allow_private=settings.webhooks.allow_private,
+    )
+    data = {**endpoint.as_json(), "secret": secret}
+    _emit(args, data, f"webhook {endpoint.id} added: {endpoint.url}\nsecret (shown once): {secret}")
+
+
+async def cmd_webhook_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    found = await webhooks.list_endpoints(db, actor=None, company=args.company)
+    lines = [
+        f"{e.id}\tcompany {e.company_id}\t{'enabled' if e.enabled else 'disabled'}\t{e.url}\t"
+        + ",".join(e.events)
+        for e in found
+    ]
+    _emit(args, [e.as_json() for e in found], "\n".join(lines) or "no webhooks")
+
+
+async def cmd_webhook_remove(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    await webhooks.delete_endpoint(db, args.webhook, actor=None)
+    _emit(args, {"removed": args.webhook}, f"webhook {args.webhook} removed")
+
+
 # -- parser ------------------------------------------------------------------------------------------
 
 
@@ -561,6 +591,20 @@ def build_parser() -> argparse.ArgumentParser:
     unlink.add_argument("thread", type=int, help="thread id")
     unlink.add_argument("--as", dest="as_user", help="act as this user (permissions apply)")
     unlink.set_defaults(func=cmd_unlink, needs_db=True)
+
+    webhook = sub.nest("webhook", "webhook endpoints (signed HTTP posts of thread events)", "webhook_command")
+    wa = webhook.add("add", "register an endpoint; prints its secret once")
+    wa.add_argument("--company", required=True, help="company id or name")
+    wa.add_argument("--url", required=True, help="the endpoint's https URL")
+    wa.add_argument("--event", action="append", choices=EVENT_TYPES, help="repeat; default: all events")
+    wa.add_argument("--description", default="", help="a note for people reading the list")
+    wa.set_defaults(func=cmd_webhook_add, needs_db=True)
+    wl = webhook.add("list", "list endpoints")
+    wl.add_argument("--company", help="company id or name (default: all)")
+    wl.set_defaults(func=cmd_webhook_list, needs_db=True)
+    wr = webhook.add("remove", "delete an endpoint and its pending deliveries")
+    wr.add_argument("webhook", type=int, metavar="ID", help="webhook id")
+    wr.set_defaults(func=cmd_webhook_remove, needs_db=True)
     return parser
 
 

@@ -130,6 +130,20 @@ class DatabaseSettings(_Frozen):
         return value
 
 
+class WebhookSettings(_Frozen):
+    """`[webhooks]`: delivery of events to the CRM's endpoints (issue 9)."""
+
+    enabled: bool = True  # run the delivery worker in `bccd serve`
+    allow_private: bool = False  # SSRF guard: allow endpoints on loopback/private/link-local addresses
+    timeout: float = Field(default=10.0, gt=0)  # seconds per request (connect, read, write)
+    concurrency: int = Field(default=32, gt=0)  # deliveries in flight per node
+    per_endpoint_concurrency: int = Field(default=4, gt=0)  # a slow endpoint holds at most this many
+    poll_interval: float = Field(default=0.5, gt=0)  # seconds between looks at the queue when idle
+    retry_base: float = Field(default=5.0, gt=0)  # first retry after ~this many seconds, doubling
+    retry_max: float = Field(default=3600.0, gt=0)  # retries at least this often once backed off
+    retry_for: float = Field(default=26 * 3600.0, gt=0)  # give up on an event this long after it
+
+
 class LogSettings(_Frozen):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -146,6 +160,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = LogSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -70,5 +70,15 @@ class Metrics:
             "bccd_http_requests", "HTTP API requests by status code", ["code"], registry=self.registry
         )
 
+        self.webhook_queue_depth = Gauge(
+            "bccd_webhook_queue_depth", "Webhook deliveries pending (due or retrying)", registry=self.registry
+        )
+        self.webhook_deliveries = Counter(
+            "bccd_webhook_deliveries",
+            "Webhook delivery attempts by result: delivered, failed_attempt, given_up",
+            ["result"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,6 +23,7 @@ class ApiContext:
     bcc_domain: str  # the domain shown in Smart Bcc addresses (the first configured one)
     smtp_listening: Callable[[], bool] = _always  # readiness: is the SMTP socket serving?
     public_url: str | None = None  # [http] public_url: login links and web pages (issue 10)
+    webhooks_allow_private: bool = False  # [webhooks] allow_private: the SSRF guard's exception
 
 
 def get_context(request: Request) -> ApiContext:

@@ -56,6 +56,7 @@ def api_context(app: ServedApp) -> ApiContext:
         bcc_domain=app.settings.smtp.bcc_domains[0],
         smtp_listening=lambda: smtp.listening,
         public_url=app.settings.http.public_url,
+        webhooks_allow_private=app.settings.webhooks.allow_private,
     )
 
 

@@ -272,6 +272,56 @@ link_history = Table(
     Column("reason", Text, nullable=False),
 )
 
+# -- webhooks (issue 9): endpoints, the outbox of events, one delivery row per event and endpoint --------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),  # the event types it is subscribed to
+    Column("description", Text, nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("disabled_reason", Text, nullable=True),
+    Column("secret", String(100), nullable=False),  # whsec_<base64>; signs every delivery
+    Column("previous_secret", String(100), nullable=True),  # still signs until rotated_at + 24 h
+    Column("rotated_at", Ts, nullable=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uid", String(40), nullable=False, unique=True),  # the webhook-id receivers dedupe by
+    Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("thread_id", Id, ForeignKey("threads.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("type", String(40), nullable=False),
+    Column("data", JSON, nullable=False),  # the thread JSON as of the event (plus the change, if manual)
+    Column("created_at", Ts, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("thread_id", Id, nullable=True),  # the event's thread: deliveries of one thread go in order
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # When the next attempt is due; while an attempt is in flight, the end of its lease.
+    Column("next_attempt_at", Ts, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("delivered_at", Ts, nullable=True),
+    Column("created_at", Ts, nullable=False),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_order", "endpoint_id", "thread_id", "id"),
+)
+
 # Browser sign-in (issue 10): one-time login links and the server-side sessions they open. Only sha256
 # hashes of the secrets are stored, like API tokens (T2); deleting the session row signs it out.
 login_links = Table(

@@ -26,6 +26,7 @@ from bccd.store.schema import (
 )
 from bccd.store.search_index import index_new_threads
 from bccd.store.threads import AUTO_ACTOR, MessageRow, StoredThread, ThreadDraft
+from bccd.webhooks.outbox import record_new_threads
 
 
 def _insert(conn: AsyncConnection, table: Any) -> Any:
@@ -152,3 +153,7 @@ async def _thread_rows(conn: AsyncConnection, new: list[tuple[int, ThreadDraft]]
     ):
         if rows:
             await conn.execute(insert(table), rows)
+    # issue 9: the webhook outbox, in this transaction (no-op unless the company has an endpoint)
+    await record_new_threads(
+        conn, [(tid, d.company_id, d.decision.outcome, d.decision.reason) for tid, d in new]
+    )

@@ -130,6 +130,9 @@ async def _history(
             reason=reason,
         )
     )
+    from bccd.webhooks.outbox import record_manual_change  # the outbox reads threads: import late
+
+    await record_manual_change(conn, thread_id, action=action, actor=actor)  # issue 9, same transaction
 
 
 async def set_item(

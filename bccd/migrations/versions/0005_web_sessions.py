@@ -1,7 +1,7 @@
 """browser sign-in: one-time login links and server-side web sessions
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-04 21:50:00.000000
 
 Issue 10: `bccd user login-link` and POST /api/v1/users/{id}/login-link hand out a one-time URL (15 min,
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
