@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 from bccd.api.auth import CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
-from bccd.api.threads import ERRORS, ThreadId
+from bccd.api.params import ThreadId
+from bccd.api.threads import ERRORS
 from bccd.services.content import AttachmentUnreadable, open_attachment, thread_body
 
 MAX_ATTACHMENTS_INDEX = 10_000  # far past the parser's part limit (bccd.mail.mimetree.MAX_PARTS)

@@ -16,6 +16,7 @@ from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
 from bccd.api.models import ErrorOut, ImportOut
+from bccd.api.params import error_responses
 from bccd.logs import get_logger
 from bccd.records import RECORD_TYPES
 from bccd.services import directory as service
@@ -35,12 +36,7 @@ PLURALS = {r.kind: r.plural for r in RECORD_TYPES}
 router = APIRouter(
     prefix="/api/v1",
     tags=["directory"],
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-        404: {"model": ErrorOut},
-        422: {"model": ErrorOut, "description": "invalid body, or a reference to an unknown record"},
-    },
+    responses=error_responses(401, 403, 404, s422="invalid body, or a reference to an unknown record"),
 )
 
 

@@ -7,30 +7,23 @@ address this request came to when none is configured.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from bccd.api.auth import CurrentUser
 from bccd.api.context import Ctx
-from bccd.api.models import ErrorOut
+from bccd.api.params import UserId, error_responses
 from bccd.logs import get_logger
 from bccd.services import web_auth
 
 log = get_logger("bccd.api.login_links")
-MAX_ID = 2**63 - 1
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="the user's id")]
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["users"],
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-        404: {"model": ErrorOut},
-        422: {"model": ErrorOut},
-    },
+    responses=error_responses(401, 403, 404, 422),
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from bccd.api.auth import CurrentUser
 from bccd.api.context import ApiContext, Ctx
@@ -22,30 +22,29 @@ from bccd.api.models import (
     ThreadPage,
     ThreadPatchIn,
 )
+from bccd.api.params import MAX_ID, ThreadId, error_responses
 from bccd.records import CONTACT_TYPES, RECORD_TYPES, REGISTRY
 from bccd.services.links import change_visibility, link_item, link_record, unlink_item
 from bccd.services.threads import MAX_PAGE, list_visible, show_thread
 from bccd.services.threads import raw_message as read_raw
 from bccd.services.users import User
 
-MAX_ID = 2**63 - 1  # ids are 64-bit integers on both backends
 MAX_QUERY_CHARS = 500
 DEFAULT_PAGE = 50
 CURSOR_PATTERN = r"^[0-9]{1,19}$"
 
-ThreadId = Annotated[int, Path(ge=1, le=MAX_ID, description="the thread's id")]
 FilterId = Annotated[str | None, Query(min_length=1, max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 Cursor = Annotated[
     str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page (opaque)")
 ]
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut},
-    403: {"model": ErrorOut, "description": "a colleague's private thread, or not its owner/an admin"},
-    404: {"model": ErrorOut, "description": "no such thread in the caller's company (T1)"},
-    422: {"model": ErrorOut},
-}
+ERRORS = error_responses(
+    401,
+    422,
+    s403="a colleague's private thread, or not its owner/an admin",
+    s404="no such thread in the caller's company (T1)",
+)
 router = APIRouter(prefix="/api/v1", tags=["threads"], responses=ERRORS)
 
 

@@ -5,31 +5,25 @@ Who may act on whom (and the last-admin rule) is decided in bccd.services.users;
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
 from bccd.api.models import ErrorOut, TokenOut, UserCreatedOut, UserCreateIn, UserOut, UserPatchIn
+from bccd.api.params import UserId, error_responses
 from bccd.logs import get_logger
 from bccd.services import users as service
 from bccd.services.users import User
 from bccd.vocabulary import ADMIN
 
 log = get_logger("bccd.api.users")
-MAX_ID = 2**63 - 1
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="the user's id")]
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["users"],
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-        404: {"model": ErrorOut},
-        422: {"model": ErrorOut},
-    },
+    responses=error_responses(401, 403, 404, 422),
 )
 
 

@@ -9,31 +9,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bccd.api.auth import AdminUser
 from bccd.api.context import Ctx
 from bccd.api.errors import ApiError
-from bccd.api.models import ErrorOut
+from bccd.api.params import WebhookId, error_responses
 from bccd.logs import get_logger
 from bccd.services import webhooks as service
 from bccd.services.webhooks import UnsafeEndpoint
 from bccd.webhooks.events import EVENT_TYPES, TEST_EVENT, EventType
 
 log = get_logger("bccd.api.webhooks")
-MAX_ID = 2**63 - 1
-WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="the webhook's id")]
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["webhooks"],
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut, "description": "the caller is not an admin of the company"},
-        404: {"model": ErrorOut, "description": "no such webhook in the caller's company (T1)"},
-        422: {"model": ErrorOut, "description": "invalid URL or event type, or a refused (private) host"},
-    },
+    responses=error_responses(
+        401,
+        s403="the caller is not an admin of the company",
+        s404="no such webhook in the caller's company (T1)",
+        s422="invalid URL or event type, or a refused (private) host",
+    ),
 )
 
 

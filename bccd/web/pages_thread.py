@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from bccd.api.context import Ctx
+from bccd.api.params import ThreadId
 from bccd.errors import AlreadyLinked
 from bccd.services import links, search, threads, web_content
 from bccd.web.headers import with_remote_images
@@ -18,8 +19,6 @@ from bccd.web.session import Posted, SignedIn, Viewer
 
 router = web_router()
 
-MAX_ID = 2**63 - 1
-ThreadId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ITEM_TYPES = ("deal", "lead", "project")
 SEARCH_RESULTS = 10
 
