@@ -74,7 +74,10 @@ companies = Table(
     Column("sender_policy", String(16), nullable=False, server_default="owner"),
     Column("never_log", JSON, nullable=False),
     Column("created_at", Ts, nullable=False),
+    # sender_auth: off|record|require (issue 11): whether SPF/DKIM/DMARC results are kept, or also enforced
+    Column("sender_auth", String(16), nullable=False, server_default="record"),
     CheckConstraint("sender_policy IN ('owner', 'company', 'any')", name="sender_policy"),
+    CheckConstraint("sender_auth IN ('off', 'record', 'require')", name="sender_auth"),
 )
 
 users = Table(
@@ -98,6 +101,11 @@ user_addresses = Table(
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("address", String(320), primary_key=True),
     Column("confirmed", Boolean, nullable=False, server_default="1"),
+    # a one-time confirmation code mailed to the address (sha256 hex) and until when it is good
+    Column("confirmation_hash", String(64), nullable=True),
+    Column("confirmation_expires_at", Ts, nullable=True),
+    Column("confirmed_at", Ts, nullable=True),
+    Column("confirmed_by", String(64), nullable=True),  # "code" or "user:<admin id>"
 )
 
 api_tokens = Table(
@@ -108,6 +116,8 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex (SPEC T2)
     Column("prefix", String(16), nullable=False),  # first characters, to tell tokens apart in listings
     Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=True),  # NULL: never expires
+    Column("last_used_at", Ts, nullable=True),
 )
 
 organizations = Table(
@@ -214,6 +224,8 @@ threads = Table(
     Column("decision_rule", String(8), nullable=False),
     Column("decision", JSON, nullable=False),
     Column("smtp_session", String(40), nullable=True),
+    # SPF/DKIM/DMARC results and verdict at acceptance (issue 11); NULL when sender_auth was off
+    Column("authentication", JSON, nullable=True),
     # SPEC S3: a byte-identical retry for the same owner is the same thread, enforced by the database.
     UniqueConstraint("owner_id", "message_pk", name="uq_threads_owner_message"),
     CheckConstraint("visibility IN ('private', 'shared')", name="visibility"),
