@@ -266,7 +266,7 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
             raise CliError("--item takes TYPE:EXTERNAL_ID, e.g. deal:42", EXIT_USAGE)
         records[record_type(kind).kind] = ext
 
-    async def page(limit: int, before: int | None) -> list[dict[str, Any]]:
+    async def page(limit: int, *, before: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         found = await thread_reads.list_visible(
             db,
             actor=None,
@@ -276,6 +276,8 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
             records=records,
             limit=limit,
             before_id=before,
+            query=args.query,
+            offset=offset,
         )
         return [t.as_json() for t in found]
 
@@ -283,18 +285,8 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
         # Issue 9 search: best match first, so pages follow the ranking (--all reads every match).
         listed: list[dict[str, Any]] = []
         while True:
-            hits = await thread_reads.list_visible(
-                db,
-                actor=None,
-                company_id=company_id,
-                owner_id=owner.id if owner else None,
-                unlinked=args.unlinked,
-                records=records,
-                limit=args.limit,
-                query=args.query,
-                offset=len(listed),
-            )
-            listed += [t.as_json() for t in hits]
+            hits = await page(args.limit, offset=len(listed))
+            listed += hits
             if len(hits) < args.limit or not args.all:
                 break
         owners = await _owner_emails(db, {t["owner"] for t in listed})
@@ -305,10 +297,10 @@ async def cmd_threads_list(args: argparse.Namespace, settings: Settings, db: Dat
     listed = []
     cursor: int | None = args.cursor
     while True:
-        got = await page(args.limit, cursor)
+        got = await page(args.limit, before=cursor)
         listed += got
         cursor = got[-1]["id"] if len(got) == args.limit else None
-        if cursor is not None and not await page(1, cursor):
+        if cursor is not None and not await page(1, before=cursor):
             cursor = None  # a full page that happened to be the last one
         if cursor is None or not args.all:
             break

@@ -53,29 +53,38 @@ def run_workers(count: int, config: Path | None) -> int:
     preexec = die_with_parent(os.getpid())
     if preexec is None:
         log.warning("workers_not_tied_to_supervisor", platform=sys.platform)
-    # Our own interpreter and module, no shell: nothing untrusted reaches the command line. preexec_fn is
-    # safe here: the supervisor has started no threads.
-    children = [
-        subprocess.Popen(command, env=env, preexec_fn=preexec)  # noqa: S603
-        for _ in range(count)
-    ]
-    log.info("workers_started", workers=count, pids=[c.pid for c in children])
+    children: list[subprocess.Popen[bytes]] = []
+    asked_to_stop = False  # SIGTERM/SIGINT from outside, as opposed to a worker dying on its own
     stopping = False
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int) -> None:
         nonlocal stopping
         stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal asked_to_stop
+        asked_to_stop = True
+        forward(signum)
+
+    # The handlers go in before the first child starts: a stop that arrives while workers are starting
+    # reaches every child already running, and the rest are never started.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # Our own interpreter and module, no shell: nothing untrusted reaches the command line. preexec_fn is
+    # safe here: the supervisor has started no threads.
+    for _ in range(count):
+        if stopping:
+            break
+        children.append(subprocess.Popen(command, env=env, preexec_fn=preexec))  # noqa: S603
+    log.info("workers_started", workers=len(children), pids=[c.pid for c in children])
     while not stopping:
         dead = [c for c in children if c.poll() is not None]
         if dead:
             log.error("worker_died", pid=dead[0].pid, returncode=dead[0].returncode)
-            forward(signal.SIGTERM, None)
+            forward(signal.SIGTERM)
             break
         time.sleep(0.2)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
@@ -87,4 +96,10 @@ def run_workers(count: int, config: Path | None) -> int:
             child.kill()
             codes.append(child.wait())
     log.info("workers_stopped", returncodes=codes)
-    return 0 if all(code == 0 for code in codes) else 1
+    return 0 if asked_to_stop and all(_stopped_cleanly(code) for code in codes) else 1
+
+
+def _stopped_cleanly(code: int) -> bool:
+    """0, or killed by the stop signal we forwarded before the worker had installed its own handler
+    (it was still starting: it had accepted nothing, so there was nothing to drain)."""
+    return code in (0, -signal.SIGTERM, -signal.SIGINT)

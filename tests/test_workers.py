@@ -100,3 +100,28 @@ def test_workers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_stop_while_workers_are_still_starting_exits_cleanly(tmp_path: Path) -> None:
+    """SIGTERM right after the supervisor started its workers, before they are listening (a service
+    manager's quick stop, or a restart loop): every worker stops and the supervisor exits 0, not 1."""
+    import json
+
+    port = free_port()
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port)
+    cli_json(env, "db", "upgrade")
+    proc = subprocess.Popen([*CLI, "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if json.loads(line).get("event") == "workers_started":
+                break
+        proc.send_signal(signal.SIGTERM)  # the workers are still importing bccd
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    stopped = [json.loads(x) for x in out.splitlines() if b'"workers_stopped"' in x]
+    assert len(stopped) == 1 and len(stopped[0]["returncodes"]) == 2

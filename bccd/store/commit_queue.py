@@ -1,19 +1,22 @@
 """Group commit: the writes of concurrent SMTP sessions share one transaction and one fsync.
 
-Message writes (`submit_message`) of a batch are stored together by `thread_batch.store_messages`: a fixed
-handful of multi-row statements for the whole batch. Should that fail, each message is retried alone in its
-own SAVEPOINT so one bad message fails alone. Other jobs (`submit`) run one by one, each in a savepoint. A
-failing COMMIT fails every caller of the batch, and each then answers 451 (SPEC S2): nobody is told
-"stored" before the COMMIT returned.
+The messages of a batch are stored together by `thread_batch.store_messages`: a fixed handful of multi-row
+statements for the whole batch. Should that fail, each message is retried alone in its own SAVEPOINT so one
+bad message fails alone. A failing COMMIT fails every caller of the batch, and each then answers 451 (SPEC
+S2): nobody is told "stored" before the COMMIT returned.
+
+The queue is not a second writer: each batch is one `Database.write()` transaction, the process's single
+write path, which it shares in FIFO order with every other write (directory upserts, import chunks, link
+changes). The queue only decides which messages share a transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,11 +25,9 @@ from bccd.store.database import Database
 from bccd.store.thread_batch import store_messages
 from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
 
-T = TypeVar("T")
 # A batch's messages together stay under this many bytes (issue 8): 64 × 20 MB in one transaction would
 # hold tens of megabytes of statements in memory and the writer for seconds.
 BATCH_MAX_BYTES = 32 * 1024 * 1024
-Job = Callable[[AsyncConnection], Awaitable[Any]]
 log = get_logger(__name__)
 
 
@@ -38,13 +39,12 @@ class MessageWrite:
 
 @dataclass(slots=True)
 class _Entry:
-    order_key: str
-    work: Job | MessageWrite
-    future: asyncio.Future[Any]
+    work: MessageWrite
+    future: asyncio.Future[list[StoredThread]]
 
 
 def _size(entry: _Entry) -> int:
-    return len(entry.work.row.raw) if isinstance(entry.work, MessageWrite) else 0
+    return len(entry.work.row.raw)
 
 
 class CommitQueue:
@@ -75,25 +75,13 @@ class CommitQueue:
             await self._task
         self._task = None
 
-    async def submit(self, job: Callable[[AsyncConnection], Awaitable[T]], *, order_key: str = "") -> T:
-        """Run `job` in the next batch; returns once its transaction is durably committed.
-
-        Jobs of a batch run sorted by `order_key` (message writes use the sha256). Every node then takes
-        the unique-key locks of the same messages in the same order, so two nodes' batches holding the
-        same MX retries can wait for each other but never deadlock (PostgreSQL).
-        """
-        return await self._enqueue(order_key, job)  # type: ignore[no-any-return]
-
     async def submit_message(self, row: MessageRow, drafts: Sequence[ThreadDraft]) -> list[StoredThread]:
-        """Store one accepted message as threads, batched with the other sessions' messages."""
-        result: list[StoredThread] = await self._enqueue(row.sha256, MessageWrite(row, drafts))
-        return result
-
-    async def _enqueue(self, order_key: str, work: Job | MessageWrite) -> Any:
+        """Store one accepted message as threads, batched with the other sessions' messages; returns once
+        the batch's transaction is durably committed."""
         if self._task is None:
             raise RuntimeError("commit queue is not running")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Entry(order_key, work, future))
+        future: asyncio.Future[list[StoredThread]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Entry(MessageWrite(row, drafts), future))
         return await future
 
     def _next_batch_rest(self, batch: list[_Entry]) -> None:
@@ -130,21 +118,15 @@ class CommitQueue:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Entry]) -> None:
-        entries = sorted((e for e in batch if not e.future.cancelled()), key=lambda e: e.order_key)
-        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        # A batch runs in sha256 order: every node then takes the unique-key locks of the same messages in
+        # the same order, so two nodes' batches holding the same MX retries can wait for each other but
+        # never deadlock (PostgreSQL).
+        entries = sorted((e for e in batch if not e.future.cancelled()), key=lambda e: e.work.row.sha256)
+        results: list[tuple[asyncio.Future[list[StoredThread]], bool, Any]] = []
         try:
-            async with self._db.write() as conn:
-                writes = [e for e in entries if isinstance(e.work, MessageWrite)]
-                if writes:
-                    results += await self._store_messages(conn, writes, alone=len(entries) == 1)
-                for entry in entries:
-                    if isinstance(entry.work, MessageWrite):
-                        continue
-                    try:
-                        async with conn.begin_nested():
-                            results.append((entry.future, True, await entry.work(conn)))
-                    except Exception as exc:  # this job alone fails; the others still commit
-                        results.append((entry.future, False, exc))
+            if entries:
+                async with self._db.write() as conn:
+                    results = await self._store_messages(conn, entries, alone=len(entries) == 1)
         except Exception as exc:
             for entry in batch:  # answer every caller first: nothing below may leave a session waiting
                 if not entry.future.done():
@@ -161,8 +143,8 @@ class CommitQueue:
 
     async def _store_messages(
         self, conn: AsyncConnection, writes: list[_Entry], *, alone: bool
-    ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
-        payload = [(e.work.row, e.work.drafts) for e in writes if isinstance(e.work, MessageWrite)]
+    ) -> list[tuple[asyncio.Future[list[StoredThread]], bool, Any]]:
+        payload = [(e.work.row, e.work.drafts) for e in writes]
         if alone:  # alone in its transaction: the rollback isolates a failure, no savepoint needed
             stored = await store_messages(conn, payload)
             return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
@@ -172,7 +154,7 @@ class CommitQueue:
             return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
         except Exception as exc:
             log.warning("batch_write_retried_one_by_one", batch=len(writes), **error_fields(exc))
-        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        results: list[tuple[asyncio.Future[list[StoredThread]], bool, Any]] = []
         for entry, item in zip(writes, payload, strict=True):
             try:
                 async with conn.begin_nested():

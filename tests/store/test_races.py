@@ -36,8 +36,6 @@ from bccd.store.schema import (
 from bccd.store.thread_views import get_thread
 from bccd.store.threads import (
     AlreadyLinked,
-    MessageRow,
-    StoredThread,
     clear_item,
     set_item,
     set_record_link,
@@ -279,23 +277,18 @@ async def test_crossing_batches_of_two_nodes_lose_nothing(
     for q in queues:
         q.start()
 
-    def job(msg: MessageRow) -> Callable[[AsyncConnection], Awaitable[list[StoredThread]]]:
-        async def store_one(conn: AsyncConnection) -> list[StoredThread]:
-            return await store_message_threads(conn, msg, [alice])
-
-        return store_one
-
     try:
         first = await asyncio.gather(
-            *(queues[0].submit(job(m), order_key=m.sha256) for m in msgs),
-            *(queues[1].submit(job(m), order_key=m.sha256) for m in reversed(msgs)),
+            *(queues[0].submit_message(m, [alice]) for m in msgs),
+            *(queues[1].submit_message(m, [alice]) for m in reversed(msgs)),
             return_exceptions=True,
         )
         sent = [*msgs, *reversed(msgs)]
         failed = [sent[i] for i, o in enumerate(first) if isinstance(o, BaseException)]
         # Batches run in sha256 order, so the two nodes lock the messages in the same order: no deadlock.
         assert failed == []
-        retried = [await queues[i % 2].submit(job(m)) for i, m in enumerate(failed)]  # the MTA's retry
+        # the MTA's retry
+        retried = [await queues[i % 2].submit_message(m, [alice]) for i, m in enumerate(failed)]
     finally:
         for q in queues:
             await q.stop()
