@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,8 @@ DEFAULT_DRAIN_TIMEOUT = 30.0  # seconds DATA in progress may take to finish afte
 # The embedded default keeps its SQLite file in one place whatever the working directory (issue 12 item 9).
 DEFAULT_DATA_DIR = "~/.local/share/bccd"
 SQLITE_FILE_NAME = "bccd.sqlite3"
+DEFAULT_DNS_TIMEOUT = 2.0  # one DNS query, all retries (issue 11)
+DEFAULT_DNS_BUDGET = 5.0  # all DNS of one message's SPF/DKIM/DMARC: a slow resolver never holds DATA longer
 
 
 def default_db_url(data_dir: str | Path) -> str:
@@ -144,6 +147,48 @@ class WebhookSettings(_Frozen):
     retry_for: float = Field(default=26 * 3600.0, gt=0)  # give up on an event this long after it
 
 
+class DnsSettings(_Frozen):
+    """`[dns]`: the resolver sender authentication (SPF, DKIM, DMARC; issue 11) asks."""
+
+    # "host:port" or "host" (port 53), IP addresses ("[::1]:53" for IPv6); empty: the system resolver.
+    servers: tuple[str, ...] = ()
+    timeout: float = Field(default=DEFAULT_DNS_TIMEOUT, gt=0)  # seconds for one query, retries included
+    budget: float = Field(default=DEFAULT_DNS_BUDGET, gt=0)  # seconds of DNS for one message, all lookups
+
+    @field_validator("servers")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for server in value:
+            parse_dns_server(server)  # ValueError names the bad entry
+        return value
+
+
+def parse_dns_server(server: str) -> tuple[str, int]:
+    """`"127.0.0.1:5353"` → ("127.0.0.1", 5353); `"[::1]:53"`, `"::1"` and `"10.0.0.1"` work too."""
+    text = server.strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"not host:port: {server!r}")
+        if rest:
+            port = _port(rest[1:], server)
+    elif text.count(":") == 1:
+        host, _, rest = text.partition(":")
+        port = _port(rest, server)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not an IP address (DNS servers are named by address): {server!r}") from None
+    return host, port
+
+
+def _port(text: str, server: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"bad port in {server!r}")
+    return int(text)
+
+
 class LogSettings(_Frozen):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -161,6 +206,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = LogSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    dns: DnsSettings = DnsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -66,6 +66,23 @@ class Metrics:
             "Writes waiting for the database writer (grows when commits are slower than arrivals)",
             registry=self.registry,
         )
+        self.auth_seconds = Histogram(
+            "bccd_sender_auth_seconds",
+            "Time SPF, DKIM and DMARC took for one message (DNS waits and DKIM verification)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.auth_verdicts = Counter(
+            "bccd_sender_auth_verdicts",
+            "Sender authentication verdicts (pass, fail, none, temperror), once per evaluated message",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.auth_budget_exhausted = Counter(
+            "bccd_sender_auth_dns_budget_exhausted",
+            "Messages whose DNS budget ran out before every lookup was answered",
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "bccd_http_requests", "HTTP API requests by status code", ["code"], registry=self.registry
         )
