@@ -16,7 +16,7 @@ from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging, get_logger
 from bccd.progress import terminal_progress
 from bccd.records import ITEM_CLI_NAMES, record_type
-from bccd.services import companies, directory, users, webhooks
+from bccd.services import companies, directory, tokens, users, webhooks
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
 from bccd.services.content import thread_body
@@ -188,8 +188,28 @@ async def cmd_user_set(args: argparse.Namespace, settings: Settings, db: Databas
 
 
 async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Database) -> None:
-    user, token = await users.issue_token(db, args.user, actor=None)
-    _emit(args, {"user": user.id, "api_token": token}, f"api_token (shown once): {token}")
+    expires_at = tokens.expiry(expires_in_days=args.expires_in_days)
+    raw, issued = await tokens.issue_token(db, args.user, actor=None, expires_at=expires_at)
+    data = {**issued.as_json(), "api_token": raw}
+    until = f" (expires {data['expires_at']})" if expires_at else ""
+    _emit(args, data, f"api_token (shown once): {raw}{until}")
+
+
+async def cmd_user_tokens(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    user, found = await tokens.list_tokens(db, args.user, actor=None)
+    data = [t.as_json() for t in found]
+    text = "\n".join(
+        f"{t['id']:>5}  {t['prefix']}…  created {t['created_at']}  last used {t['last_used_at'] or 'never'}"
+        f"  expires {t['expires_at'] or 'never'}"
+        for t in data
+    )
+    _emit(args, {"user": user.id, "tokens": data}, text or f"user {user.id} has no API tokens")
+
+
+async def cmd_user_revoke_token(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    token = await tokens.revoke_token(db, args.token, actor=None)
+    data = {"revoked": token.id, "user": token.user_id}
+    _emit(args, data, f"token {token.id} of user {token.user_id} revoked: refused from now on")
 
 
 async def cmd_user_login_link(args: argparse.Namespace, settings: Settings, db: Database) -> None:
@@ -539,7 +559,16 @@ def build_parser() -> argparse.ArgumentParser:
     us.set_defaults(func=cmd_user_set, needs_db=True)
     ut = user.add("token", "issue a new API token for the user (shown once)")
     ut.add_argument("user", help="user id or login email")
+    ut.add_argument(
+        "--expires-in-days", type=_positive, metavar="N", help="the token stops working after N days"
+    )
     ut.set_defaults(func=cmd_user_token, needs_db=True)
+    uts = user.add("tokens", "list the user's API tokens (id, prefix, created, last used, expiry)")
+    uts.add_argument("user", help="user id or login email")
+    uts.set_defaults(func=cmd_user_tokens, needs_db=True)
+    urt = user.add("revoke-token", "revoke an API token: refused at once, on every node")
+    urt.add_argument("token", type=_positive, metavar="ID", help="token id (from `bccd user tokens`)")
+    urt.set_defaults(func=cmd_user_revoke_token, needs_db=True)
     ull = user.add("login-link", "print a one-time sign-in URL for the web pages (15 minutes, single use)")
     ull.add_argument("user", help="user id or login email")
     ull.set_defaults(func=cmd_user_login_link, needs_db=True)

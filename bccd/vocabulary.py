@@ -40,6 +40,8 @@ REGULAR: Role = "regular"
 
 SenderPolicy = Literal["owner", "company", "any"]  # who may Bcc a user's Smart Bcc address (S5)
 SENDER_POLICIES: tuple[SenderPolicy, ...] = get_args(SenderPolicy)
+SenderAuth = Literal["off", "record", "require"]  # SPF/DKIM/DMARC: ignored, kept with the thread, enforced
+SENDER_AUTH_MODES: tuple[SenderAuth, ...] = get_args(SenderAuth)
 
 # -- threads -----------------------------------------------------------------------------------------
 

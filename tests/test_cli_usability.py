@@ -37,6 +37,8 @@ def _commands(form: str) -> list[list[str]]:
         ["user", "create", "--company", "Acme", "--email", f"{form}@acme.test", "--name", form],
         ["user", "set", "bob@acme.test", "--autolink", "off"],
         ["user", "token", "bob@acme.test"],
+        ["user", "token", "bob@acme.test", "--expires-in-days", "30"],
+        ["user", "tokens", "bob@acme.test"],
         ["user", "rotate-address", "bob@acme.test"],
         ["threads", "list", "--company", "Acme"],
         ["threads", "show", "1"],

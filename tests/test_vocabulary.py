@@ -35,6 +35,7 @@ def _quoted(sql: str) -> tuple[str, ...]:
 
 def test_database_checks_say_what_the_vocabulary_says() -> None:
     assert _quoted(_check(companies, "sender_policy")) == v.SENDER_POLICIES
+    assert _quoted(_check(companies, "sender_auth")) == v.SENDER_AUTH_MODES
     assert _quoted(_check(users, "role")) == v.ROLES
     assert _quoted(_check(threads, "visibility")) == v.VISIBILITIES
     assert _quoted(_check(items, "type")) == v.ITEM_KINDS

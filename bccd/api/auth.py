@@ -24,7 +24,7 @@ async def current_user(
         raise unauthorized("missing bearer token: send Authorization: Bearer <token>")
     user = await authenticate(ctx.db, credentials.credentials)
     if user is None:
-        raise unauthorized("invalid or revoked token")
+        raise unauthorized("invalid, expired or revoked token")
     return user
 
 

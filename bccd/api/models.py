@@ -194,11 +194,6 @@ class UserPatchIn(_In):
         return None if value is None else [_normalized(v) for v in value]
 
 
-class TokenOut(BaseModel):
-    user: int
-    api_token: str = Field(description="shown once; only its hash is stored")
-
-
 # -- search and ops -----------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Users of the caller's company: create, change, rotate the Smart Bcc address, issue tokens; /me.
+"""Users of the caller's company: create, change, rotate the Smart Bcc address; /me (tokens: bccd.api.tokens).
 
 Who may act on whom (and the last-admin rule) is decided in bccd.services.users; this module adapts HTTP.
 """
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
-from bccd.api.models import ErrorOut, TokenOut, UserCreatedOut, UserCreateIn, UserOut, UserPatchIn
+from bccd.api.models import ErrorOut, UserCreatedOut, UserCreateIn, UserOut, UserPatchIn
 from bccd.api.params import UserId, error_responses
 from bccd.logs import get_logger
 from bccd.services import users as service
@@ -100,17 +100,3 @@ async def rotate_address(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> dict[
     user = await service.rotate_address(ctx.db, user_id, actor=actor)
     log.info("smart_bcc_rotated", user=user.id, actor=f"user:{actor.id}")
     return _out(ctx, user)
-
-
-@router.post(
-    "/users/{user_id}/tokens",
-    response_model=TokenOut,
-    status_code=201,
-    summary="Issue an API token (admin, or the user themself); shown once",
-)
-async def create_token(ctx: Ctx, actor: CurrentUser, user_id: UserId, response: Response) -> dict[str, Any]:
-    user, token = await service.issue_token(ctx.db, user_id, actor=actor)
-    # The token is a credential: keep it out of shared caches.
-    response.headers["Cache-Control"] = "no-store"
-    log.info("api_token_created", user=user.id, actor=f"user:{actor.id}")
-    return {"user": user.id, "api_token": token}

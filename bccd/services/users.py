@@ -10,11 +10,14 @@ company — but the company still keeps at least one admin, whoever asks.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.errors import Conflict, PermissionDenied
+from bccd.logs import error_fields, get_logger
 from bccd.services.runtime import Database
+from bccd.store import tokens as token_store
 from bccd.store import users as store
 from bccd.store.users import TOKEN_PREFIX as TOKEN_PREFIX  # re-exported for interfaces
 from bccd.store.users import Company as Company
@@ -22,6 +25,10 @@ from bccd.store.users import User as User
 
 # Tokens we issue are ~48 characters; anything far longer is not ours and is not worth hashing.
 MAX_TOKEN_CHARS = 256
+# api_tokens.last_used_at is written at most once per token per this long (not on every request): it says
+# "used within the last minute of this time", and costs one write a minute per busy token.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+log = get_logger("bccd.services.users")
 
 
 def require_admin(actor: User | None) -> None:
@@ -30,12 +37,29 @@ def require_admin(actor: User | None) -> None:
 
 
 async def authenticate(db: Database, raw_token: str) -> User | None:
-    """The user an API token names, or None for anything that is not a live token of ours."""
+    """The user an API token names, or None for anything that is not a live token of ours (unknown,
+    revoked or expired). Nothing is cached: a revocation on any node counts from its commit on."""
     raw = raw_token.strip()
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > MAX_TOKEN_CHARS:
         return None
+    now = datetime.now(UTC)
     async with db.read() as conn:
-        return await store.user_by_token(conn, raw)
+        token = await token_store.token_by_raw(conn, raw)
+        if token is None or token.expired(now):
+            return None
+        user = await store.get_user(conn, token.user_id)
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_GRANULARITY:
+        await _record_use(db, token.id, now)
+    return user
+
+
+async def _record_use(db: Database, token_id: int, now: datetime) -> None:
+    """last_used_at, through this process's one writer; a failure here never fails the request."""
+    try:
+        async with db.write() as conn:
+            await token_store.touch_token(conn, token_id, now, LAST_USED_GRANULARITY)
+    except Exception as exc:
+        log.warning("api_token_use_not_recorded", token=token_id, **error_fields(exc))
 
 
 async def _target(conn: AsyncConnection, actor: User | None, ref: int | str) -> User:

@@ -19,7 +19,7 @@ from bccd.errors import NotFound as NotFound
 from bccd.mail.addresses import normalize_address
 from bccd.store.schema import api_tokens, companies, user_addresses, users
 from bccd.typed_addresses import check_typed_address
-from bccd.vocabulary import ADMIN, REGULAR, ROLES, SENDER_POLICIES
+from bccd.vocabulary import ADMIN, REGULAR, ROLES, SENDER_AUTH_MODES, SENDER_POLICIES
 
 SMART_BCC_RANDOM_BYTES = 10  # 80 bits ≥ the 64 bits SPEC §8 asks for
 API_TOKEN_RANDOM_BYTES = 32
@@ -28,6 +28,7 @@ TOKEN_PREFIX = "bccd_"  # noqa: S105 - a public marker, not a secret
 # SQLite does not, so they are checked here: both backends answer a clear ValueError, never a DataError.
 MAX_NAME_CHARS = 200
 MAX_ADDRESS_CHARS = 320
+MAX_NEVER_LOG_ENTRIES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class Company:
     name: str
     sender_policy: str
     never_log: tuple[str, ...]
+    sender_auth: str = "record"  # off|record|require (SPF/DKIM/DMARC, issue 11)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +106,34 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def never_log_entry(raw: str) -> str:
+    """The stored form of a never-log entry: a full address (normalized like a typed address) or a bare
+    domain (lowercase, IDNA ASCII; a leading "@" is dropped, subdomains match too). ValueError otherwise."""
+    text = raw.strip()
+    if "@" in text.lstrip("@"):
+        return _clean_email(text)
+    domain = text.lstrip("@").rstrip(".")
+    try:
+        return _clean_email(f"x@{domain}").rpartition("@")[2]
+    except ValueError:
+        raise ValueError(f"never_log: not an address or a domain: {raw!r}") from None
+
+
+def clean_never_log(entries: Iterable[str]) -> tuple[str, ...]:
+    """Entries validated and normalized, blanks dropped, duplicates merged, sorted."""
+    never = tuple(sorted({never_log_entry(n) for n in entries if n.strip()}))
+    if len(never) > MAX_NEVER_LOG_ENTRIES:
+        raise ValueError(f"never_log holds at most {MAX_NEVER_LOG_ENTRIES} entries")
+    return never
+
+
 async def create_company(
     conn: AsyncConnection, name: str, *, sender_policy: str = "owner", never_log: Iterable[str] = ()
 ) -> Company:
     name = _check_name(name, "company")
     if sender_policy not in SENDER_POLICIES:
         raise ValueError("sender_policy must be owner, company or any")
-    never = tuple(sorted({n.strip().lower() for n in never_log if n.strip()}))
+    never = clean_never_log(never_log)
     same = await conn.execute(select(companies.c.id).where(func.lower(companies.c.name) == name.lower()))
     taken = same.first()
     if taken is not None:
@@ -121,7 +145,7 @@ async def create_company(
         )
     )
     assert result.inserted_primary_key is not None
-    return Company(int(result.inserted_primary_key[0]), name, sender_policy, never)
+    return await get_company(conn, int(result.inserted_primary_key[0]))
 
 
 async def update_company(
@@ -130,14 +154,19 @@ async def update_company(
     *,
     sender_policy: str | None = None,
     never_log: Iterable[str] | None = None,
+    sender_auth: str | None = None,
 ) -> Company:
     values: dict[str, Any] = {}
     if sender_policy is not None:
         if sender_policy not in SENDER_POLICIES:
             raise ValueError("sender_policy must be owner, company or any")
         values["sender_policy"] = sender_policy
+    if sender_auth is not None:
+        if sender_auth not in SENDER_AUTH_MODES:
+            raise ValueError("sender_auth must be off, record or require")
+        values["sender_auth"] = sender_auth
     if never_log is not None:
-        values["never_log"] = sorted({n.strip().lower() for n in never_log if n.strip()})
+        values["never_log"] = list(clean_never_log(never_log))
     if values:
         await conn.execute(update(companies).where(companies.c.id == company_id).values(**values))
     return await get_company(conn, company_id)
@@ -159,7 +188,14 @@ async def get_company(conn: AsyncConnection, ref: int | str) -> Company:
 
 
 def _company(row: Any) -> Company:
-    return Company(int(row["id"]), row["name"], row["sender_policy"], tuple(row["never_log"] or ()))
+    return Company(
+        int(row["id"]),
+        row["name"],
+        row["sender_policy"],
+        tuple(row["never_log"] or ()),
+        sender_auth=row["sender_auth"],
+        created_at=row["created_at"],
+    )
 
 
 async def list_companies(conn: AsyncConnection) -> list[Company]:
@@ -251,6 +287,7 @@ _OWNER_BY_LOCAL = (
         companies.c.name.label("company_name"),
         companies.c.sender_policy,
         companies.c.never_log,
+        companies.c.sender_auth,
     )
     .join(companies, companies.c.id == users.c.company_id)
     .where(users.c.smart_bcc_local == bindparam("local"))
@@ -269,7 +306,11 @@ async def owner_by_smart_bcc_local(conn: AsyncConnection, local: str) -> tuple[U
         return None
     aliases = [r[0] for r in await conn.execute(_ALIASES_OF, {"user_id": row["id"]})]
     company = Company(
-        int(row["company_id"]), row["company_name"], row["sender_policy"], tuple(row["never_log"] or ())
+        int(row["company_id"]),
+        row["company_name"],
+        row["sender_policy"],
+        tuple(row["never_log"] or ()),
+        sender_auth=row["sender_auth"],
     )
     return _user(row, aliases), company
 
@@ -370,8 +411,10 @@ async def rotate_address(conn: AsyncConnection, user_id: int) -> User:
     return await get_user(conn, user_id)
 
 
-async def create_token(conn: AsyncConnection, user_id: int) -> str:
-    """A new API token for the user. Only its hash is stored; the raw token is returned once (T2)."""
+async def create_token(conn: AsyncConnection, user_id: int, *, expires_at: datetime | None = None) -> str:
+    """A new API token for the user. Only its hash is stored; the raw token is returned once (T2).
+
+    `expires_at` (None: never) ends it: from then on it authenticates as nothing (bccd.store.tokens)."""
     await get_user(conn, user_id)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(API_TOKEN_RANDOM_BYTES)
     await conn.execute(
@@ -380,6 +423,7 @@ async def create_token(conn: AsyncConnection, user_id: int) -> str:
             token_hash=hash_token(raw),
             prefix=raw[: len(TOKEN_PREFIX) + 4],
             created_at=_now(),
+            expires_at=expires_at,
         )
     )
     return raw

@@ -44,9 +44,31 @@ async def test_company_create_read_update(store_db: Database) -> None:
     assert by_id == by_name == by_text_id == created
     assert created.never_log == ("noreply.example",)
     assert updated.sender_policy == "any"
-    assert updated.never_log == ("@b.example", "a.example")
+    # Domains are stored bare (a leading "@" dropped), lowercase; addresses normalized (issue 9).
+    assert updated.never_log == ("a.example", "b.example")
     async with store_db.read() as conn:
         assert await get_company(conn, created.id) == updated
+
+
+async def test_company_never_log_is_validated_and_normalized(store_db: Database) -> None:
+    async with store_db.write() as conn:
+        company = await create_company(conn, "Acme")
+        updated = await update_company(
+            conn,
+            company.id,
+            never_log=["Boss@Acme.TEST", "@Bücher.example", "news.example.", "", "boss@acme.test"],
+            sender_auth="require",
+        )
+    assert updated.never_log == ("boss@acme.test", "news.example", "xn--bcher-kva.example")
+    assert updated.sender_auth == "require" and company.sender_auth == "record"
+    assert updated.created_at is not None and updated.created_at == company.created_at
+    for bad in ("not a domain", "a@", "@", "x@y@z.example", "a b.example"):
+        with pytest.raises(ValueError, match=r"never_log|not an email address"):
+            async with store_db.write() as conn:
+                await update_company(conn, company.id, never_log=[bad])
+    with pytest.raises(ValueError, match="sender_auth"):
+        async with store_db.write() as conn:
+            await update_company(conn, company.id, sender_auth="strict")
 
 
 @pytest.mark.parametrize(
