@@ -26,7 +26,7 @@ from bccd.services.runtime import Database, DatabaseNotReady, check_database, op
 from bccd.services.threads import MAX_PAGE
 from bccd.services.users import User
 from bccd.textsafe import escape_terminal as safe_text
-from bccd.vocabulary import ROLES, SENDER_POLICIES
+from bccd.vocabulary import ROLES, SENDER_AUTH_MODES, SENDER_POLICIES
 from bccd.webhooks.events import EVENT_TYPES
 
 EXIT_USAGE = 2
@@ -125,14 +125,32 @@ async def cmd_company_create(args: argparse.Namespace, settings: Settings, db: D
     _emit(args, data, f"company {company.id} created: {company.name}")
 
 
+def _company_text(c: companies.Company) -> str:
+    never = ",".join(c.never_log) or "-"
+    settings = f"sender_policy={c.sender_policy}  sender_auth={c.sender_auth}  never_log={never}"
+    return safe_text(f"{c.id:>4}  {c.name}  {settings}")
+
+
 async def cmd_company_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     found = await companies.list_companies(db)
-    data = [
-        {"id": c.id, "name": c.name, "sender_policy": c.sender_policy, "never_log": list(c.never_log)}
-        for c in found
-    ]
-    text = "\n".join(f"{c.id:>4}  {safe_text(c.name)}  sender_policy={c.sender_policy}" for c in found)
-    _emit(args, {"companies": data}, text or "no companies")
+    text = "\n".join(_company_text(c) for c in found)
+    _emit(args, {"companies": [c.as_json() for c in found]}, text or "no companies")
+
+
+async def cmd_company_set(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    company = await companies.get_company(db, args.company)
+    never_log: list[str] | None = None
+    if args.clear_never_log or args.never_log:
+        never_log = [] if args.clear_never_log else list(company.never_log)
+        never_log += args.never_log or []
+    changed = await companies.update_settings(
+        db,
+        company.id,
+        sender_policy=args.sender_policy,
+        sender_auth=args.sender_auth,
+        never_log=never_log,
+    )
+    _emit(args, changed.as_json(), _company_text(changed))
 
 
 async def cmd_user_list(args: argparse.Namespace, settings: Settings, db: Database) -> None:
@@ -522,6 +540,26 @@ def build_parser() -> argparse.ArgumentParser:
     cc.set_defaults(func=cmd_company_create, needs_db=True)
     cl = company.add("list", "list the companies")
     cl.set_defaults(func=cmd_company_list, needs_db=True)
+    cs = company.add("set", "change a company's sender policy, sender authentication or never-log list")
+    cs.add_argument("company", help="company id or name")
+    cs.add_argument("--sender-policy", choices=SENDER_POLICIES, help="who may send: owner, company or any")
+    cs.add_argument(
+        "--sender-auth",
+        choices=SENDER_AUTH_MODES,
+        help="SPF/DKIM/DMARC: off, record (keep the results) or require (refuse unauthenticated mail)",
+    )
+    cs.add_argument(
+        "--never-log",
+        action="append",
+        metavar="ADDRESS_OR_DOMAIN",
+        help="add an address or domain never stored as a participant (repeatable)",
+    )
+    cs.add_argument(
+        "--clear-never-log",
+        action="store_true",
+        help="empty the never-log list first (with --never-log: replace it)",
+    )
+    cs.set_defaults(func=cmd_company_set, needs_db=True)
 
     user = sub.nest("user", "CRM users and their Smart Bcc addresses", "user_command")
     uc = user.add("create", "create a user; prints the Smart Bcc address and a first API token")

@@ -68,3 +68,29 @@ def test_user_token_expiry_must_be_a_positive_number_of_days(cli: Cli, tmp_path:
         assert code == EXIT_USAGE
     code, _, err = cli.run("user", "token", "alice@acme.test", "--expires-in-days", "100000")
     assert code == EXIT_USAGE and "between 1 and 3650" in err
+
+
+def test_company_set_changes_settings_and_never_log(cli: Cli, tmp_path: Path) -> None:
+    _world(cli, tmp_path)
+    listed = cli.json("company", "list")["companies"]
+    assert listed[0]["sender_auth"] == "record" and listed[0]["never_log"] == []
+    changed = cli.json(
+        "company", "set", "Acme", "--sender-policy", "company", "--sender-auth", "require",
+        "--never-log", "@News.Example", "--never-log", "Boss@Acme.test",
+    )  # fmt: skip
+    assert (changed["sender_policy"], changed["sender_auth"]) == ("company", "require")
+    assert changed["never_log"] == ["boss@acme.test", "news.example"]
+    # --never-log adds; --clear-never-log empties first; other settings stay.
+    added = cli.json("company", "set", str(changed["id"]), "--never-log", "x.example")
+    assert added["never_log"] == ["boss@acme.test", "news.example", "x.example"]
+    assert added["sender_policy"] == "company"
+    replaced = cli.json("company", "set", "Acme", "--clear-never-log", "--never-log", "y.example")
+    assert replaced["never_log"] == ["y.example"]
+    assert cli.json("company", "set", "Acme", "--clear-never-log")["never_log"] == []
+    code, out, _ = cli.run("company", "list")
+    assert code == 0 and "sender_policy=company  sender_auth=require  never_log=-" in out
+    code, _, err = cli.run("company", "set", "Acme", "--never-log", "not a domain")
+    assert code == EXIT_USAGE and "never_log" in err
+    code, _, err = cli.run("company", "set", "Nope", "--sender-auth", "off")
+    assert code == EXIT_NOT_FOUND
+    assert cli.json("company", "list")["companies"][0]["never_log"] == []  # refused: nothing changed

@@ -39,6 +39,7 @@ def _commands(form: str) -> list[list[str]]:
         ["user", "token", "bob@acme.test"],
         ["user", "token", "bob@acme.test", "--expires-in-days", "30"],
         ["user", "tokens", "bob@acme.test"],
+        ["company", "set", "Acme", "--sender-auth", "record", "--never-log", "noreply.example"],
         ["user", "rotate-address", "bob@acme.test"],
         ["threads", "list", "--company", "Acme"],
         ["threads", "show", "1"],

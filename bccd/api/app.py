@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bccd import __version__
-from bccd.api import content, directory, login_links, ops, search, threads, tokens, users, webhooks
+from bccd.api import company, content, directory, login_links, ops, search, threads, tokens, users, webhooks
 from bccd.api.context import ApiContext
 from bccd.api.errors import install_error_handlers
 from bccd.api.observe import RequestGuard
@@ -31,7 +31,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.bccd = ctx
     install_error_handlers(api)
-    for module in (ops, users, tokens, login_links, directory, threads, content, search, webhooks):
+    for module in (ops, users, tokens, company, login_links, directory, threads, content, search, webhooks):
         api.include_router(module.router)
     webhooks.document_events(api)
     install_web(api)  # the sales inbox pages (issue 10), same app and port

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 
 from bccd.services.runtime import Database
 from bccd.store import users as store
+from bccd.store.users import MAX_NEVER_LOG_ENTRIES as MAX_NEVER_LOG_ENTRIES
 from bccd.store.users import Company as Company  # re-exported for interfaces
+from bccd.store.users import clean_never_log as clean_never_log  # validates and normalizes entries
 
 
 async def create_company(
@@ -34,11 +36,15 @@ async def update_settings(
     *,
     sender_policy: str | None = None,
     never_log: Iterable[str] | None = None,
+    sender_auth: str | None = None,
 ) -> Company:
-    """Change the sender policy and/or the never-log list; unchanged when both are None."""
+    """Change the sender policy, sender authentication mode and/or the never-log list (replaced whole);
+    None leaves a setting unchanged. The API lets only the company's admins call this."""
     async with db.write() as conn:
         await store.get_company(conn, company_id)
-        return await store.update_company(conn, company_id, sender_policy=sender_policy, never_log=never_log)
+        return await store.update_company(
+            conn, company_id, sender_policy=sender_policy, never_log=never_log, sender_auth=sender_auth
+        )
 
 
 async def sole_company_id(db: Database) -> int:

@@ -40,6 +40,17 @@ class Company:
     sender_auth: str = "record"  # off|record|require (SPF/DKIM/DMARC, issue 11)
     created_at: datetime | None = None
 
+    def as_json(self, *, never_log: bool = True) -> dict[str, Any]:
+        """The company's settings; without `never_log` that list is null (it names people: admins only)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "sender_policy": self.sender_policy,
+            "sender_auth": self.sender_auth,
+            "never_log": list(self.never_log) if never_log else None,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class User:

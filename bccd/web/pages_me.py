@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from fastapi import Request, Response
 
 from bccd.api.context import Ctx
-from bccd.services import users, web_auth
+from bccd.api.params import MAX_ID
+from bccd.errors import NotFound
+from bccd.services import tokens, users, web_auth
 from bccd.web.render import page
 from bccd.web.routing import BadForm, see_other, web_router
 from bccd.web.session import Posted, SignedIn, Viewer
@@ -17,7 +22,29 @@ DONE = {
     "autolink_on": "Autolink is on: new mail links itself when exactly one open item matches.",
     "autolink_off": "Autolink is off: new mail links contacts only; you pick the deal.",
     "sessions": "Signed out everywhere else.",
+    "token_revoked": "Token revoked: it is refused from now on, everywhere.",
 }
+
+
+def _when(value: str | None) -> str | None:
+    """An ISO timestamp as the page shows it: UTC, to the minute."""
+    return None if value is None else value[:16].replace("T", " ")
+
+
+async def _my_tokens(ctx: Ctx, viewer: Viewer) -> list[dict[str, Any]]:
+    _, found = await tokens.list_tokens(ctx.db, viewer.user.id, actor=viewer.user)
+    now = datetime.now(UTC)
+    return [
+        {
+            "id": t.id,
+            "prefix": t.prefix,
+            "created": _when(d["created_at"]),
+            "last_used": _when(d["last_used_at"]),
+            "expires": _when(d["expires_at"]),
+            "expired": t.expired(now),
+        }
+        for t, d in ((t, t.as_json()) for t in found)
+    ]
 
 
 async def _me_page(request: Request, ctx: Ctx, viewer: Viewer, *, token: str | None = None) -> Response:
@@ -32,6 +59,7 @@ async def _me_page(request: Request, ctx: Ctx, viewer: Viewer, *, token: str | N
         address=address,
         example=f"{local}+deal-42@{domain}",
         token=token,
+        tokens=await _my_tokens(ctx, viewer),
         sessions=await web_auth.session_count(ctx.db, user),
         done=DONE.get(request.query_params.get("done", "")),
     )
@@ -67,3 +95,13 @@ async def new_token(request: Request, ctx: Ctx, form: Posted) -> Response:
     _, raw = await users.issue_token(ctx.db, viewer.user.id, actor=viewer.user)
     # Shown on this response only (no redirect: a URL would keep it in the history).
     return await _me_page(request, ctx, viewer, token=raw)
+
+
+@router.post("/me/tokens/{token_id}/revoke")
+async def revoke_token(ctx: Ctx, form: Posted, token_id: int) -> Response:
+    viewer, _ = form
+    # My tokens only, even for an admin: the API and the CLI revoke other people's.
+    if not 1 <= token_id <= MAX_ID or token_id not in {t["id"] for t in await _my_tokens(ctx, viewer)}:
+        raise NotFound(f"token {token_id} not found")
+    await tokens.revoke_token(ctx.db, token_id, actor=viewer.user)
+    return see_other("/me?done=token_revoked")

@@ -6,72 +6,17 @@ clients) on the one database: what one node revokes, the other refuses on the ve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bccd.api.app import create_api
-from bccd.api.context import ApiContext
-from bccd.metrics import Metrics
-from bccd.store.database import Database
 from bccd.store.schema import api_tokens
 from bccd.store.users import create_token
-from tests.api.support import Caller, assert_error
-from tests.helpers import World, seed_world
+from tests.api.nodes import Cluster, cluster
+from tests.api.support import assert_error
 
-ROLES = ("owner", "colleague", "admin", "outsider")
-
-
-@dataclass
-class Node:
-    db: Database
-    client: httpx.AsyncClient
-
-    def as_(self, token: str | None) -> Caller:
-        return Caller(self.client, token)
-
-
-@dataclass
-class Cluster:
-    a: Node
-    b: Node
-    world: World
-    tokens: dict[str, str]
-
-    def on_a(self, role: str) -> Caller:
-        return self.a.as_(self.tokens[role])
-
-    def on_b(self, role: str) -> Caller:
-        return self.b.as_(self.tokens[role])
-
-
-@pytest.fixture
-async def cluster(any_db_url: str) -> AsyncIterator[Cluster]:
-    dbs = [Database(any_db_url), Database(any_db_url)]
-    try:
-        world = await seed_world(dbs[0])
-        async with dbs[0].write() as conn:
-            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
-        clients = [
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=create_api(ApiContext(db, Metrics(), "bcc.test"))),
-                base_url="http://bccd.test",
-            )
-            for db in dbs
-        ]
-        try:
-            yield Cluster(Node(dbs[0], clients[0]), Node(dbs[1], clients[1]), world, tokens)
-        finally:
-            for client in clients:
-                await client.aclose()
-    finally:
-        for db in dbs:
-            await db.close()
-
+__all__ = ["cluster"]  # the fixture
 
 async def _token_id(c: Cluster, role: str) -> int:
     user = getattr(c.world, role)
