@@ -9,7 +9,7 @@ from fastapi import Query, Request, Response
 from bccd.api.context import Ctx
 from bccd.api.params import ThreadId
 from bccd.errors import AlreadyLinked
-from bccd.services import links, search, threads, web_content
+from bccd.services import content, links, search, threads
 from bccd.web.headers import with_remote_images
 from bccd.web.mailhtml import sanitize
 from bccd.web.names import Names
@@ -21,6 +21,7 @@ router = web_router()
 
 ITEM_TYPES = ("deal", "lead", "project")
 SEARCH_RESULTS = 10
+PAGE_BODY_CHARS = 512 * 1024  # a page shows at most this much of a body; the raw download has the rest
 
 # What a redirect after an action says on the page: fixed sentences, never text from the request.
 DONE = {
@@ -52,7 +53,7 @@ async def _thread_page(
 ) -> Response:
     user = viewer.user
     thread = (await threads.show_thread(ctx.db, thread_id, actor=user)).as_json()
-    body = await web_content.message_body(ctx.db, thread_id, actor=user)
+    body = await content.thread_body(ctx.db, thread_id, actor=user, limit=PAGE_BODY_CHARS)
     safe = sanitize(body.html, remote_images=images) if body.html is not None else None
     names = Names(ctx.db, user)
     item = thread["item"]

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from bccd.errors import NotFound, PermissionDenied
+from bccd.services.content import AttachmentUnreadable
 from bccd.web.render import page
 from bccd.web.session import CsrfRejected, SignInRequired, optional_viewer
 
@@ -26,6 +27,12 @@ ERROR_PAGES: dict[type[Exception], tuple[int, str, str]] = {
         403,
         "Form expired",
         "This form was not sent from a bccd page of your current session. Reload the page and try again.",
+    ),
+    AttachmentUnreadable: (
+        422,
+        "Attachment unreadable",
+        "bccd cannot find this attachment in the stored mail, which is large and malformed. "
+        "The whole message is still kept as it was received.",
     ),
     BadForm: (400, "Bad request", "The form was missing something bccd needs. Go back and try again."),
     RequestValidationError: (400, "Bad request", "The address or form held a value bccd cannot use."),
@@ -52,7 +59,14 @@ class WebRoute(APIRoute):
                 return await handler(request)
             except SignInRequired:
                 return RedirectResponse("/login", status_code=303)
-            except (NotFound, PermissionDenied, CsrfRejected, BadForm, RequestValidationError) as exc:
+            except (
+                NotFound,
+                PermissionDenied,
+                CsrfRejected,
+                AttachmentUnreadable,
+                BadForm,
+                RequestValidationError,
+            ) as exc:
                 return await error_page(request, exc)
 
         return guarded
