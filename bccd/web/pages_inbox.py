@@ -1,4 +1,9 @@
-"""The inbox (`/`): my threads newest first, the unresolved ones on top with their reason in words."""
+"""The inbox (`/`): my threads newest first, the unresolved ones on top with their reason in words.
+
+The search box is the thread search (the API's `GET /api/v1/threads?q=`: subject, text, participants and
+attachment names, best match first); the filters and pages keep working together with it. Records whose
+name matches are listed too, as shortcuts to their threads.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ router = web_router()
 
 PAGE_SIZE = 25
 UNRESOLVED_MAX = 50  # the "needs you" block of the first page; more behind the "unlinked" filter
-SEARCH_RESULTS = 10
+SEARCH_RESULTS = 5  # matching records shown above the matching threads
+MAX_OFFSET = 10_000  # search pages are counted by offset (best match first has no id cursor)
 SHOWS = ("all", "unlinked", "linked")
 ITEM_TYPES = ("deal", "lead", "project")
 Text = Annotated[str | None, Query(max_length=200)]
@@ -80,6 +86,7 @@ async def inbox(
     item: Text = None,
     q: Text = None,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     user = viewer.user
     company = scope == "company" and user.is_admin
@@ -95,15 +102,24 @@ async def inbox(
         except NotFound:  # a filter naming a record that is not (or no longer) in the CRM
             return []
 
+    query = q.strip() if q and q.strip() and "\x00" not in q else None
     owners = await _owner_names(ctx, user, company)
+    main_filter = {"all": {}, "unlinked": {"unlinked": True}, "linked": {"linked": True}}[show]
     unresolved: list[dict[str, Any]] = []
-    if show == "all" and cursor is None:
-        unresolved = await thread_rows(names, await listing(unlinked=True, limit=UNRESOLVED_MAX), owners)
-    main_filter = {"all": {"linked": True}, "unlinked": {"unlinked": True}, "linked": {"linked": True}}[show]
-    found = await listing(limit=PAGE_SIZE, before_id=cursor, **main_filter)
+    if query is not None:  # best match first, every filter still applies
+        found = await listing(limit=PAGE_SIZE, query=query, offset=offset, **main_filter)
+    else:
+        if show == "all":  # the unresolved ones on top (first page), the linked ones below
+            main_filter = {"linked": True}
+            if cursor is None:
+                unresolved = await thread_rows(
+                    names, await listing(unlinked=True, limit=UNRESOLVED_MAX), owners
+                )
+        found = await listing(limit=PAGE_SIZE, before_id=cursor, **main_filter)
     rows = await thread_rows(names, found, owners)
 
     keep = {"show": show, "scope": scope, "person": person, "organization": organization, "item": item}
+    keep["q"] = query
     base = {k: v for k, v in keep.items() if v and (k, v) not in (("show", "all"), ("scope", "mine"))}
 
     def url(**changes: Any) -> str:
@@ -112,16 +128,24 @@ async def inbox(
         return "/?" + urlencode(clean) if clean else "/"
 
     hits: list[dict[str, Any]] = []
-    if q and q.strip() and "\x00" not in q:
-        for h in await search.search_records(ctx.db, q, actor=user, limit=SEARCH_RESULTS):
+    if query is not None and offset == 0:
+        for h in await search.search_records(ctx.db, query, actor=user, limit=SEARCH_RESULTS):
             key, value = (
                 (h.type, h.id) if h.type in ("person", "organization") else ("item", f"{h.type}:{h.id}")
             )
             hits.append(
-                {**(await names.ref(h.type, h.id)), "status": h.status, "threads_url": url(**{key: value})}
+                {
+                    **(await names.ref(h.type, h.id)),
+                    "status": h.status,
+                    "threads_url": url(**{key: value, "q": None}),
+                }
             )
 
-    next_url = url(cursor=found[-1]["id"]) if len(found) == PAGE_SIZE else None
+    next_url = first_url = None
+    if len(found) == PAGE_SIZE:
+        next_url = url(offset=offset + PAGE_SIZE) if query is not None else url(cursor=found[-1]["id"])
+    if cursor is not None or offset:
+        first_url = url()
     return page(
         request,
         "inbox.html",
@@ -131,10 +155,12 @@ async def inbox(
         unresolved=unresolved,
         rows=rows,
         hits=hits,
-        q=q or "",
+        q=query or "",
+        searching=query is not None,
         filters=filters_named,
+        filter_params=[(k, v) for k, v in base.items() if k in ("person", "organization", "item")],
         url=url,
         next_url=next_url,
-        first_url=url() if cursor is not None else None,
+        first_url=first_url,
         show_owner=company,
     )
