@@ -58,16 +58,18 @@ def resolve(value: str, names: dict[str, str]) -> str | None:
 def declared_pairs() -> list[tuple[str, str, str]]:
     """(selector, colour, background) for every rule that sets both."""
     names = variables()
-    pairs = []
+    pairs: list[tuple[str, str, str]] = []
     for selector, body in _RULE.findall(CSS):
-        props = dict(
-            (k.strip(), v.strip()) for k, _, v in (d.partition(":") for d in body.split(";") if ":" in d)
-        )
+        props: dict[str, str] = {}
+        for declaration in str(body).split(";"):
+            key, colon, value = declaration.partition(":")
+            if colon:
+                props[key.strip()] = value.strip()
         fg = resolve(props.get("color", ""), names)
         background = props.get("background-color", props.get("background", "")).split(" ")[0]
         bg = resolve(background, names)
         if fg and bg:
-            pairs.append((selector.strip(), fg, bg))
+            pairs.append((str(selector).strip(), fg, bg))
     return pairs
 
 
