@@ -52,6 +52,10 @@ class DnsServer:
         self._udp, self._tcp = _bind_pair()
         self.port = self._udp.getsockname()[1]
         self._stopped = threading.Event()
+        # timeouts are set before the threads start: a close() that comes first must not meet a
+        # settimeout() on a closed socket inside a thread (an unhandled OSError there fails a later test)
+        self._udp.settimeout(0.2)
+        self._tcp.settimeout(0.2)
         self._threads = [
             threading.Thread(target=self._serve_udp, daemon=True),
             threading.Thread(target=self._serve_tcp, daemon=True),
@@ -126,7 +130,6 @@ class DnsServer:
         return wire_out
 
     def _serve_udp(self) -> None:
-        self._udp.settimeout(0.2)
         while not self._stopped.is_set():
             try:
                 wire, peer = self._udp.recvfrom(65535)
@@ -143,7 +146,6 @@ class DnsServer:
                 self._udp.sendto(out, peer)
 
     def _serve_tcp(self) -> None:
-        self._tcp.settimeout(0.2)
         while not self._stopped.is_set():
             try:
                 conn, _ = self._tcp.accept()
@@ -174,7 +176,9 @@ class DnsServer:
                 return
 
     def close(self) -> None:
-        self._stopped.set()  # the daemon threads notice within their 0.2 s socket timeout
+        self._stopped.set()  # the serving threads notice within their 0.2 s socket timeout
+        for thread in self._threads:
+            thread.join(timeout=2)
         self._udp.close()
         self._tcp.close()
 

@@ -13,6 +13,7 @@ from email.utils import make_msgid
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -39,10 +40,20 @@ def _loaded(driver: Any) -> None:
 
 def _navigates(driver: Any, action: Any) -> None:
     """Do something that loads a new page, then wait until the old page is gone and the new one loaded."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    # A mark on the old page's window object: a new document has none. (Selenium's staleness_of asks
+    # the old element and Chrome may answer mid-navigation with "Node ... does not belong to the
+    # document", an error staleness_of does not catch.)
+    driver.execute_script("window.bccdOldPage = true")
     action()
-    _wait(driver).until(ec.staleness_of(old))
+    _wait(driver).until(_new_document)
     _loaded(driver)
+
+
+def _new_document(driver: Any) -> bool:
+    try:
+        return bool(driver.execute_script("return window.bccdOldPage === undefined"))
+    except WebDriverException:  # the script ran while the old page was being torn down: ask again
+        return False
 
 
 def _click(driver: Any, css: str) -> None:
