@@ -22,6 +22,7 @@ from bccd.mail.addresses import MailAddress, normalize_address
 from bccd.mail.forwards import ForwardDetection, detect_forward
 from bccd.mail.message import ParsedMessage, parse_message
 from bccd.metrics import Metrics
+from bccd.never_log import AddressTest, NeverLog, every_company_never_logs, scrub_message_values
 from bccd.parse_cost import in_parse_thread, parse_inline
 from bccd.participants import Exclusions, collect_participants, forwarded_by_owner, thread_subject
 from bccd.store.commit_queue import CommitQueue
@@ -126,30 +127,39 @@ def message_row(
     parsed: ParsedMessage,
     forward: ForwardDetection | None,
     transport_defects: Sequence[str] = (),
+    *,
+    never_logged: AddressTest | None = None,
 ) -> MessageRow:
-    """`transport_defects`: what the SMTP layer saw (e.g. `line_too_long`), stored with the parse's."""
+    """`transport_defects`: what the SMTP layer saw (e.g. `line_too_long`), stored with the parse's.
+    `never_logged`: header addresses left out of the stored From/To/Cc and forward JSON (never-log)."""
     defects = sorted(set(parsed.defects) | set(forward.defects if forward else ()) | set(transport_defects))
-    return MessageRow(
-        sha256=sha256,
-        raw=raw,
-        values={
-            "message_id": parsed.message_id,
-            "date": parsed.date_header,
-            "from_addrs": _addr_json(parsed.from_),
-            "to_addrs": _addr_json(parsed.to),
-            "cc_addrs": _addr_json(parsed.cc),
-            "subject": parsed.subject,
-            "text_body": parsed.text_body,
-            "html_body": parsed.html_body,
-            "attachments": [
-                {"name": a.name, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
-                for a in parsed.attachments
-            ],
-            "defects": defects,
-            "forward": _forward_json(forward),
-            "received_at": datetime.now(UTC),
-        },
-    )
+    values: dict[str, Any] = {
+        "message_id": parsed.message_id,
+        "date": parsed.date_header,
+        "from_addrs": _addr_json(parsed.from_),
+        "to_addrs": _addr_json(parsed.to),
+        "cc_addrs": _addr_json(parsed.cc),
+        "subject": parsed.subject,
+        "text_body": parsed.text_body,
+        "html_body": parsed.html_body,
+        "attachments": [
+            {"name": a.name, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
+            for a in parsed.attachments
+        ],
+        "defects": defects,
+        "forward": _forward_json(forward),
+        "received_at": datetime.now(UTC),
+    }
+    if never_logged is not None:
+        values = scrub_message_values(values, never_logged)
+    return MessageRow(sha256=sha256, raw=raw, values=values)
+
+
+def _never_logged(recipients: Sequence[Recipient], drafts: Sequence[ThreadDraft]) -> AddressTest:
+    """The addresses every company that gets a thread of this message never-logs (bccd.never_log)."""
+    owners = {d.owner_id for d in drafts}
+    companies = {r.company.id: r.company for r in recipients if r.owner.id in owners}
+    return every_company_never_logs([NeverLog(c.never_log) for c in companies.values()])
 
 
 class Ingestor:
@@ -217,7 +227,9 @@ class Ingestor:
                 )
         if not drafts:
             return Delivery(())
-        row = message_row(raw, sha256, parsed, forward, defects)
+        row = message_row(
+            raw, sha256, parsed, forward, defects, never_logged=_never_logged(list(by_owner.values()), drafts)
+        )
 
         stored = await self._commits.submit_message(row, drafts)
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bccd.mail.addresses import MailAddress, domain_of, normalize_address
 from bccd.mail.forwards import ForwardDetection, strip_forward_prefix
 from bccd.mail.message import ParsedMessage
+from bccd.never_log import NeverLog
 
 ROLES = ("from", "to", "cc", "original_from", "original_to", "original_cc")
 
@@ -26,17 +26,15 @@ class Exclusions:
     owner_addresses: frozenset[str]
     bcc_domains: frozenset[str]
     never_log: frozenset[str]  # full addresses, or domains (with or without a leading "@")
+    _never: NeverLog = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_never", NeverLog(self.never_log))
 
     def excludes(self, address: str) -> bool:
-        if address in self.owner_addresses or address in self.never_log:
+        if address in self.owner_addresses or domain_of(address) in self.bcc_domains:
             return True
-        domain = domain_of(address)
-        if domain in self.bcc_domains:
-            return True
-        return any(domain == d or domain.endswith("." + d) for d in self._never_domains())
-
-    def _never_domains(self) -> Iterable[str]:
-        return (entry.lstrip("@") for entry in self.never_log if "@" not in entry.lstrip("@"))
+        return self._never.matches(address)
 
 
 def forwarded_by_owner(parsed: ParsedMessage, mail_from: str | None, owner_addresses: frozenset[str]) -> bool:

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.never_log import NeverLog, scrub_message_json
 from bccd.permissions import VISIBILITY, Viewer
 from bccd.store.schema import (
+    companies,
     items,
     link_history,
     messages,
@@ -109,8 +111,10 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
             messages.c.defects,
             messages.c.forward,
             messages.c.subject.label("m_subject"),
+            companies.c.never_log,
         )
         .join(messages, messages.c.id == threads.c.message_pk)
+        .join(companies, companies.c.id == threads.c.company_id)
     )
     stmt = stmt.where(threads.c.id == thread_id)
     if company_id is not None:
@@ -121,18 +125,23 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
     linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, [thread_id])
     linked_orgs = await _ext_ids(conn, thread_organizations, "organization_id", organizations, [thread_id])
     summary = _summary(row, linked_persons[thread_id], linked_orgs[thread_id])
+    # Never-log (§3): rows stored before an entry was added, or shared with another company, keep it.
+    never_log = NeverLog(row["never_log"] or ())
+    from_, to, cc, forward = scrub_message_json(
+        row["from_addrs"], row["to_addrs"], row["cc_addrs"], row["forward"], never_log
+    )
     message = MessageView(
         message_id=row["m_message_id"],
         date=row["m_date"],
         subject=row["m_subject"],
-        from_=row["from_addrs"],
-        to=row["to_addrs"],
-        cc=row["cc_addrs"],
+        from_=from_,
+        to=to,
+        cc=cc,
         size=row["m_size"],
         # `index` is what GET /threads/{id}/attachments/{n} takes (issue 9); older rows lack it in JSON.
         attachments=[{**a, "index": i} for i, a in enumerate(row["attachments"])],
         defects=row["defects"],
-        forward=row["forward"],
+        forward=forward,
     )
     parts = await conn.execute(
         select(thread_participants, persons.c.external_id.label("person_ext"))
@@ -141,7 +150,9 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
         .order_by(thread_participants.c.id)
     )
     participants = tuple(
-        ParticipantView(p["address"], p["name"], p["role"], p["person_ext"]) for p in parts.mappings()
+        ParticipantView(p["address"], p["name"], p["role"], p["person_ext"])
+        for p in parts.mappings()
+        if not never_log.matches(p["address"])
     )
     hist = await conn.execute(
         select(link_history).where(link_history.c.thread_id == thread_id).order_by(link_history.c.id)
