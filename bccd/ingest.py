@@ -25,6 +25,7 @@ from bccd.metrics import Metrics
 from bccd.never_log import AddressTest, NeverLog, every_company_never_logs, scrub_message_values
 from bccd.parse_cost import in_parse_thread, parse_inline
 from bccd.participants import Exclusions, collect_participants, forwarded_by_owner, thread_subject
+from bccd.sender_policy import SenderClass, sender_class
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
@@ -62,6 +63,9 @@ class RcptResolution:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     threads: tuple[StoredThread, ...]  # empty: the sender policy (S5) refused every owner
+    # S5 refused some owners and not others (bccd.sender_policy keeps this from happening but for a
+    # settings change between RCPT and DATA): nothing is stored, the client is asked to retry.
+    mixed: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -191,6 +195,11 @@ class Ingestor:
         owner, company = found
         return RcptResolution(RcptStatus.OK, Recipient(owner, company, parse_target(tag) if tag else None))
 
+    async def sender_class(self, recipient: Recipient, mail_from: str | None) -> SenderClass:
+        """Which recipients one transaction may hold (S5 without silent drops, bccd.sender_policy)."""
+        async with self._db.read() as conn:
+            return await sender_class(conn, recipient.company, recipient.owner, mail_from)
+
     async def deliver(
         self,
         raw: bytes,
@@ -227,6 +236,10 @@ class Ingestor:
                 )
         if not drafts:
             return Delivery(())
+        if len(drafts) < len(by_owner):
+            # No silent drops: a 250 would stand for threads the refused owners never got.
+            log.warning("sender_policy_mixed", accepted=len(drafts), refused=len(by_owner) - len(drafts))
+            return Delivery((), mixed=True)
         row = message_row(
             raw, sha256, parsed, forward, defects, never_logged=_never_logged(list(by_owner.values()), drafts)
         )

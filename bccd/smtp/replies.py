@@ -11,6 +11,9 @@ UNKNOWN_ADDRESS = "550 5.1.1 No such Smart Bcc address"  # S1
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # S4, RFC 5321 §4.5.3.1.10
 RCPT_TEMPFAIL = "451 4.3.0 Temporary failure looking up recipient, try again later"
 MALFORMED_ADDRESS = "553 5.1.3 Malformed address"  # e.g. not valid UTF-8 (RFC 6531 §3.2)
+# S5 without silent drops (bccd.sender_policy): this recipient's sender policy could decide this message
+# differently from the transaction's first recipient; RFC 5321 §4.5.3.1.10: send it in a new transaction.
+SEPARATE_TRANSACTION = "452 4.5.3 Send this recipient in a separate transaction (sender policy differs)"
 TOO_MANY_FAILED_RCPTS = "421 4.7.0 Too many refused recipients, closing connection"
 
 # MAIL (SPEC S4)
@@ -20,6 +23,8 @@ SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"  # R
 STORED = "250 2.0.0 OK: stored"
 TEMPFAIL = "451 4.3.0 Temporary failure, message not stored; try again later"  # S2
 SENDER_REFUSED = "550 5.7.1 Sender not allowed to use this Smart Bcc address"  # S5
+# S5 decided the owners differently after all (settings changed during the transaction): nothing stored.
+SENDER_POLICY_MIXED = "451 4.3.0 Recipients decided differently by the sender policy; try again later"
 LINE_TOO_LONG = "500 5.5.2 Line too long: a DATA line exceeds the server's hard cap"  # RFC 5321 §4.5.3.1.6
 
 # Connection (SPEC S4)

@@ -104,6 +104,17 @@ class SmartBccHandler:
         if resolution.status is RcptStatus.UNKNOWN_ADDRESS or resolution.recipient is None:
             log.info("smtp_rcpt_refused", reason="unknown_address")
             return replies.UNKNOWN_ADDRESS
+        try:
+            sender_class = await self._ingestor.sender_class(resolution.recipient, envelope.mail_from)
+        except Exception as exc:
+            log.error("smtp_rcpt_failed", **error_fields(exc))
+            return replies.RCPT_TEMPFAIL
+        if state.recipients and sender_class != state.sender_class:
+            # S5, no silent drops (bccd.sender_policy): the client sends it again in its own transaction.
+            owner = resolution.recipient.owner.id
+            log.info("smtp_rcpt_deferred", reason="sender_policy_differs", owner=owner)
+            return replies.SEPARATE_TRANSACTION
+        state.sender_class = sender_class
         state.recipients.append(resolution.recipient)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -127,6 +138,9 @@ class SmartBccHandler:
             # S2: never 250 without a commit; the client keeps the message and retries.
             log.error("message_store_failed", size=len(raw), **error_fields(exc))
             return replies.TEMPFAIL
+        if delivery.mixed:
+            log.info("message_deferred", reason="sender_policy_mixed", size=len(raw))
+            return replies.SENDER_POLICY_MIXED
         if not delivery.accepted:
             log.info("message_refused", reason="sender_policy", size=len(raw))
             return replies.SENDER_REFUSED

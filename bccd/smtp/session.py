@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from bccd.ingest import Recipient
+from bccd.sender_policy import SenderClass
 
 
 class CommandBudget:
@@ -42,12 +43,14 @@ class SessionState:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.monotonic)
     recipients: list[Recipient] = field(default_factory=list)  # accepted in the current transaction
+    sender_class: SenderClass | None = None  # the S5 class every recipient of this transaction shares
     failed_rcpts: int = 0
     in_tls_handshake: bool = False
     close_after_reply: str | None = None  # a reply to send, then close (a cap was reached)
 
     def new_transaction(self) -> None:
         self.recipients = []
+        self.sender_class = None
 
     def age(self) -> float:
         return time.monotonic() - self.started
