@@ -8,6 +8,8 @@ from typing import Protocol
 
 from alembic.runtime.migration import MigrationContext
 
+from bccd.auth.dns import AsyncDns
+from bccd.auth.evaluate import SenderAuthenticator
 from bccd.config import Settings
 from bccd.ingest import Ingestor
 from bccd.logs import get_logger
@@ -37,8 +39,14 @@ class BccdApp:
         self.db = Database(settings.database.url.get_secret_value(), pool_size=settings.database.pool_size)
         self.commits = CommitQueue(self.db, batch_max=settings.database.commit_batch_max)
         self.metrics.commit_queue_depth.set_function(lambda: self.commits.depth)
+        # One resolver (and its TTL cache) for the whole server: sender authentication at end of DATA.
+        self.dns = AsyncDns(settings.dns)
         self.ingestor = Ingestor(
-            self.db, self.commits, bcc_domains=settings.smtp.bcc_domains, metrics=self.metrics
+            self.db,
+            self.commits,
+            bcc_domains=settings.smtp.bcc_domains,
+            metrics=self.metrics,
+            authenticator=SenderAuthenticator(self.dns, self.metrics),
         )
         self.smtp = SmtpServer(self.ingestor, settings.smtp, self.metrics)
         self.http: HttpService | None = None

@@ -2,13 +2,16 @@
 
 The SMTP adapter calls `resolve_recipient` at RCPT and `deliver` at end of DATA; it knows nothing else.
 Parsing happens once per message; each owner gets its own participants, persons and link decision.
+Sender authentication (SPF, DKIM, DMARC; docs/rules.md A1–A4) is evaluated once per message too, when
+some owner's company has `sender_auth` other than `off`, and each owner's company decides what to do
+with the one verdict.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.auth.evaluate import SenderAuthenticator
+from bccd.auth.verdict import DNS_TEMPERROR, TEMPERROR, Authentication
 from bccd.linker import ExplicitTarget, LinkInput, decide_links
 from bccd.logs import get_logger
 from bccd.mail.addresses import MailAddress, normalize_address
@@ -62,10 +67,16 @@ class RcptResolution:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    threads: tuple[StoredThread, ...]  # empty: the sender policy (S5) refused every owner
+    threads: tuple[StoredThread, ...]  # empty: the sender policy (S5) or authentication refused every owner
     # S5 refused some owners and not others (bccd.sender_policy keeps this from happening but for a
     # settings change between RCPT and DATA): nothing is stored, the client is asked to retry.
     mixed: bool = False
+    # Sender authentication's reason (bccd.auth.verdict.REFUSAL_REASONS) when it refused every owner for
+    # good: the reply names it (550 5.7.2x, A2) rather than S5's 5.7.1.
+    refusal: str | None = None
+    # A `require` owner could not be decided (a DNS temperror, A3): nothing is stored and the reply is 451,
+    # so the client retries and the next attempt decides again.
+    retry: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -174,11 +185,15 @@ class Ingestor:
         *,
         bcc_domains: Sequence[str],
         metrics: Metrics | None = None,
+        authenticator: SenderAuthenticator | None = None,
     ) -> None:
+        """Without an `authenticator` nothing is evaluated: `record` stores no results and `require`
+        answers 451 (its mail cannot be checked)."""
         self._db = db
         self._commits = commits
         self._bcc_domains = frozenset(bcc_domains)
         self._metrics = metrics or Metrics()
+        self._authenticator = authenticator
 
     async def resolve_recipient(self, address: str) -> RcptResolution:
         """S1: only Smart Bcc addresses of our domains; unknown or rotated-away local parts are refused."""
@@ -208,8 +223,11 @@ class Ingestor:
         *,
         session_id: str | None = None,
         defects: Sequence[str] = (),
+        client_ip: str | None = None,
+        helo: str | None = None,
     ) -> Delivery:
-        """Parse once, decide per owner, commit everything in one transaction; return after the commit."""
+        """Parse once, authenticate the sender once, decide per owner, commit everything in one
+        transaction; return after the commit. `client_ip` and `helo` are the connection's, for SPF."""
         started = time.perf_counter()
         accepted_at = datetime.now(UTC)
         sha256 = hashlib.sha256(raw).hexdigest()
@@ -222,24 +240,58 @@ class Ingestor:
         by_owner: dict[int, Recipient] = {}
         for rcpt in recipients:
             by_owner.setdefault(rcpt.owner.id, rcpt)  # one thread per owner; the first tag wins
+        auth = await self._authenticate(raw, parsed, by_owner.values(), mail_from, client_ip, helo)
         drafts: list[ThreadDraft] = []
+        refusal: str | None = None
+        retry: str | None = None
         async with self._db.read() as conn:
             for rcpt in by_owner.values():
                 company = rcpt.company
-                if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed):
-                    log.info("sender_refused", owner=rcpt.owner.id, policy=company.sender_policy)
+                if company.sender_auth == "require":
+                    refused = _auth_refusal(auth)
+                    if refused is not None:
+                        temporary = auth is None or auth.verdict == TEMPERROR
+                        log.info(
+                            "sender_auth_refused",
+                            owner=rcpt.owner.id,
+                            company=company.id,
+                            reason=refused,
+                            verdict=None if auth is None else auth.verdict,
+                            from_domain=None if auth is None else auth.from_domain,
+                            temporary=temporary,
+                        )
+                        if temporary:
+                            retry = retry or refused
+                        else:
+                            refusal = refusal or refused
+                        continue
+                if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed, auth):
+                    log.info(
+                        "sender_refused",
+                        owner=rcpt.owner.id,
+                        policy=company.sender_policy,
+                        sender_auth=company.sender_auth,
+                    )
                     continue
                 drafts.append(
                     await self._draft(
-                        conn, company, rcpt, parsed, forward, mail_from, accepted_at, session_id
+                        conn,
+                        company,
+                        rcpt,
+                        parsed,
+                        forward,
+                        mail_from,
+                        accepted_at,
+                        session_id,
+                        None if company.sender_auth == "off" or auth is None else auth.as_json(),
                     )
                 )
         if not drafts:
-            return Delivery(())
+            return Delivery((), refusal=refusal, retry=retry)
         if len(drafts) < len(by_owner):
             # No silent drops: a 250 would stand for threads the refused owners never got.
             log.warning("sender_policy_mixed", accepted=len(drafts), refused=len(by_owner) - len(drafts))
-            return Delivery((), mixed=True)
+            return Delivery((), mixed=True, retry=retry)
         row = message_row(
             raw, sha256, parsed, forward, defects, never_logged=_never_logged(list(by_owner.values()), drafts)
         )
@@ -262,6 +314,26 @@ class Ingestor:
             )
         return Delivery(tuple(stored))
 
+    async def _authenticate(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        recipients: Iterable[Recipient],
+        mail_from: str | None,
+        client_ip: str | None,
+        helo: str | None,
+    ) -> Authentication | None:
+        """SPF, DKIM and DMARC, once for the message; None when every owner's company has it off."""
+        if self._authenticator is None or all(r.company.sender_auth == "off" for r in recipients):
+            return None
+        return await self._authenticator.evaluate(
+            raw,
+            client_ip=client_ip or "",
+            mail_from=mail_from,
+            helo=helo,
+            from_addresses=[a.address for a in parsed.from_],
+        )
+
     async def _sender_allowed(
         self,
         conn: AsyncConnection,
@@ -269,8 +341,11 @@ class Ingestor:
         owner: User,
         mail_from: str | None,
         parsed: ParsedMessage,
+        auth: Authentication | None,
     ) -> bool:
-        """S5: the envelope sender or a From address must be the owner's (or the company's, or anyone)."""
+        """S5: the envelope sender or a From address must be the owner's (or the company's, or anyone).
+        A4: with `sender_auth = require` only authenticated addresses count — a From address of the
+        authenticated From domain, the envelope sender only with an SPF pass for its own domain."""
         if company.sender_policy == "any":
             return True
         allowed = (
@@ -278,6 +353,15 @@ class Ingestor:
         )
         senders = {a.address for a in parsed.from_}
         envelope = normalize_address(mail_from or "")
+        if company.sender_auth == "require":
+            if auth is None or not auth.authenticated:
+                return False
+            senders = {a for a in senders if _domain(a) == auth.from_domain}
+            spf = auth.spf
+            if envelope is not None and not (
+                spf.result == "pass" and spf.identity == "mailfrom" and _domain(envelope) == spf.domain
+            ):
+                envelope = None
         if envelope is not None:
             senders.add(envelope)
         return bool(senders & allowed)
@@ -292,6 +376,7 @@ class Ingestor:
         mail_from: str | None,
         accepted_at: datetime,
         session_id: str | None,
+        authentication: dict[str, Any] | None,
     ) -> ThreadDraft:
         owner = rcpt.owner
         exclusions = Exclusions(owner.addresses, self._bcc_domains, frozenset(company.never_log))
@@ -331,4 +416,16 @@ class Ingestor:
             ],
             decision=decision,
             smtp_session=session_id,
+            authentication=authentication,
         )
+
+
+def _auth_refusal(auth: Authentication | None) -> str | None:
+    """A1: why `require` refuses the message (None: the From domain is authenticated)."""
+    if auth is None:
+        return DNS_TEMPERROR  # no authenticator: the mail cannot be checked, so it is not refused for good
+    return None if auth.authenticated else auth.refusal
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()

@@ -149,13 +149,73 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SpfView:
+    result: str  # RFC 7208 §2.6: pass, fail, softfail, neutral, none, temperror, permerror
+    domain: str | None  # the MAIL FROM (or HELO) domain checked
+
+    def as_json(self) -> JsonObject:
+        return {"result": self.result, "domain": self.domain}
+
+
+@dataclass(frozen=True, slots=True)
+class DkimView:
+    result: str  # pass, fail, permerror, temperror (one per signature)
+    domain: str | None  # d=
+    selector: str | None  # s=
+
+    def as_json(self) -> JsonObject:
+        return {"result": self.result, "domain": self.domain, "selector": self.selector}
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcView:
+    result: str  # pass, fail, none, temperror, permerror
+    policy: str | None  # the From domain's p= (or sp=); None without a record
+    aligned: tuple[str, ...]  # "spf", "dkim": the passing identifiers aligned with the From domain
+
+    def as_json(self) -> JsonObject:
+        return {"result": self.result, "policy": self.policy, "aligned": list(self.aligned)}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationView:
+    """Sender authentication at acceptance (docs/rules.md A1–A4); threads of `sender_auth = off` have none."""
+
+    spf: SpfView
+    dkim: tuple[DkimView, ...]
+    dmarc: DmarcView
+    verdict: str  # pass, fail, none, temperror
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> AuthenticationView | None:
+        if data is None:
+            return None
+        spf, dmarc = data["spf"], data["dmarc"]
+        return cls(
+            spf=SpfView(spf["result"], spf.get("domain")),
+            dkim=tuple(DkimView(d["result"], d.get("domain"), d.get("selector")) for d in data["dkim"]),
+            dmarc=DmarcView(dmarc["result"], dmarc.get("policy"), tuple(dmarc.get("aligned", ()))),
+            verdict=data["verdict"],
+        )
+
+    def as_json(self) -> JsonObject:
+        return {
+            "spf": self.spf.as_json(),
+            "dkim": [d.as_json() for d in self.dkim],
+            "dmarc": self.dmarc.as_json(),
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadView:
-    """One thread in full: the summary, its message, participants and link history."""
+    """One thread in full: the summary, its message, participants, link history and sender authentication."""
 
     summary: ThreadSummary
     message: MessageView
     participants: tuple[ParticipantView, ...]
     history: tuple[HistoryEntry, ...]
+    authentication: AuthenticationView | None = None
 
     @property
     def id(self) -> int:
@@ -170,4 +230,5 @@ class ThreadView:
         out["message"] = self.message.as_json()
         out["participants"] = [p.as_json() for p in self.participants]
         out["history"] = [h.as_json() for h in self.history]
+        out["authentication"] = None if self.authentication is None else self.authentication.as_json()
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import uuid
@@ -20,6 +21,7 @@ from bccd.config import Settings
 from bccd.store.database import Database
 from bccd.store.migrate import upgrade
 from bccd.store.schema import metadata
+from tests.dnsserver import DnsServer
 
 PG_ADMIN_DSN = os.environ.get("BCCD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("BCCD_REQUIRE_POSTGRES") == "1" or os.environ.get("CI") == "true"
@@ -121,13 +123,21 @@ async def db(sqlite_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
-def app_settings(url: str, **smtp: Any) -> Settings:
+@functools.cache
+def quiet_dns() -> DnsServer:
+    """One loopback DNS server per test process with nothing in it (every name NXDOMAIN): the default
+    `[dns]` of test apps, so sender authentication (new companies record it) never asks the network."""
+    return DnsServer()
+
+
+def app_settings(url: str, *, dns: dict[str, Any] | None = None, **smtp: Any) -> Settings:
     smtp_conf = {"host": "127.0.0.1", "port": 0, "bcc_domains": ["bcc.test"], **smtp}
     return Settings(
         smtp=smtp_conf,
         http={"enabled": False, "port": 0},
         database={"url": url},
         log={"level": "warning"},
+        dns=dns if dns is not None else {"servers": [quiet_dns().address]},
     )
 
 
@@ -139,8 +149,8 @@ async def make_app(sqlite_url: str) -> AsyncIterator[AppFactory]:
     """Start real bccd apps (SMTP on an ephemeral loopback port); all are stopped at teardown."""
     started: list[BccdApp] = []
 
-    async def factory(url: str | None = None, **smtp: Any) -> BccdApp:
-        app = BccdApp(app_settings(url or sqlite_url, **smtp))
+    async def factory(url: str | None = None, *, dns: dict[str, Any] | None = None, **smtp: Any) -> BccdApp:
+        app = BccdApp(app_settings(url or sqlite_url, dns=dns, **smtp))
         await app.start()
         started.append(app)
         return app

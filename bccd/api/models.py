@@ -111,10 +111,38 @@ class HistoryOut(BaseModel):
     reason: str
 
 
+class SpfOut(BaseModel):
+    result: str = Field(description="RFC 7208: pass, fail, softfail, neutral, none, temperror, permerror")
+    domain: str | None = Field(description="the MAIL FROM domain checked (the HELO name's when it was empty)")
+
+
+class DkimOut(BaseModel):
+    result: str = Field(description="per signature: pass, fail, permerror, temperror")
+    domain: str | None = Field(description="the signing domain (d=)")
+    selector: str | None = Field(description="the key selector (s=)")
+
+
+class DmarcOut(BaseModel):
+    result: str = Field(description="RFC 7489: pass, fail, none (no record), temperror, permerror")
+    policy: str | None = Field(description="the From domain's p= (none, quarantine, reject); null if none")
+    aligned: list[str] = Field(description='"spf", "dkim": the passing checks aligned with the From domain')
+
+
+class AuthenticationOut(BaseModel):
+    spf: SpfOut
+    dkim: list[DkimOut]
+    dmarc: DmarcOut
+    verdict: str = Field(description="pass (the From domain is authenticated), fail, none or temperror")
+
+
 class ThreadOut(ThreadSummaryOut):
     message: MessageOut
     participants: list[ParticipantOut]
     history: list[HistoryOut]
+    authentication: AuthenticationOut | None = Field(
+        default=None,
+        description="SPF, DKIM and DMARC of the message when accepted; null when sender_auth was off",
+    )
 
 
 class ThreadPage(BaseModel):

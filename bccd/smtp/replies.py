@@ -27,6 +27,22 @@ SENDER_REFUSED = "550 5.7.1 Sender not allowed to use this Smart Bcc address"  #
 SENDER_POLICY_MIXED = "451 4.3.0 Recipients decided differently by the sender policy; try again later"
 LINE_TOO_LONG = "500 5.5.2 Line too long: a DATA line exceeds the server's hard cap"  # RFC 5321 §4.5.3.1.6
 
+# DATA with sender_auth = require (docs/rules.md A1–A3): RFC 7372's codes, by bccd.auth.verdict's reason.
+# A DNS failure is never a permanent refusal: SPF temperror is 451 4.7.24 (RFC 7372 §3.2 gives X.7.24 the
+# basic codes 451/550: "temperror or permerror"); RFC 7372 has no temporary DKIM or DMARC code, so a failed
+# key or policy lookup is 451 4.7.0 (RFC 3463: other security status; 4.7.5 means a cryptographic failure,
+# which a DNS timeout is not).
+SENDER_AUTH_REPLIES: dict[str, str] = {
+    "spf_failed": "550 5.7.23 SPF validation failed: the sender is not authenticated",
+    "spf_error": "550 5.7.24 SPF validation error: the sender is not authenticated",
+    "dkim_failed": "550 5.7.20 No passing DKIM signature found: the sender is not authenticated",
+    "dkim_not_author": "550 5.7.22 No valid author-matched DKIM signature found: sender not authenticated",
+    "multiple_failed": "550 5.7.26 Multiple authentication checks failed: the sender is not authenticated",
+    "not_authenticated": "550 5.7.26 The From domain is not authenticated (no SPF pass or DKIM signature)",
+    "spf_temperror": "451 4.7.24 Temporary SPF validation error; try again later",
+    "dns_temperror": "451 4.7.0 Temporary failure checking sender authentication; try again later",
+}
+
 # Connection (SPEC S4)
 TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
 TIMEOUT = "421 4.4.2 Timeout exceeded, closing connection"  # RFC 5321 §4.5.3.2, S4

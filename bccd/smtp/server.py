@@ -121,27 +121,44 @@ class SmartBccHandler:
         log.info("smtp_rcpt_accepted", owner=resolution.recipient.owner.id)
         return replies.RCPT_OK
 
-    async def deliver(self, state: SessionState, envelope: Envelope, defects: tuple[str, ...]) -> str:
-        reply = await self._data(state, envelope, defects)
+    async def deliver(
+        self, state: SessionState, envelope: Envelope, defects: tuple[str, ...], helo: str | None = None
+    ) -> str:
+        reply = await self._data(state, envelope, defects, helo)
         self._metrics.smtp_replies.labels("DATA", replies.code_of(reply)).inc()
         return reply
 
-    async def _data(self, state: SessionState, envelope: Envelope, defects: tuple[str, ...]) -> str:
+    async def _data(
+        self, state: SessionState, envelope: Envelope, defects: tuple[str, ...], helo: str | None
+    ) -> str:
         raw = envelope.original_content
         if not isinstance(raw, bytes | bytearray):
             return replies.TEMPFAIL
         try:
             delivery = await self._ingestor.deliver(
-                bytes(raw), envelope.mail_from, state.recipients, session_id=state.id, defects=defects
+                bytes(raw),
+                envelope.mail_from,
+                state.recipients,
+                session_id=state.id,
+                defects=defects,
+                client_ip=state.peer_ip,
+                helo=helo,
             )
         except Exception as exc:
             # S2: never 250 without a commit; the client keeps the message and retries.
             log.error("message_store_failed", size=len(raw), **error_fields(exc))
             return replies.TEMPFAIL
+        if delivery.retry is not None:
+            # A3: a `require` owner's check hit a DNS failure: nothing stored, the client retries.
+            log.info("message_deferred", reason="sender_auth", auth_reason=delivery.retry, size=len(raw))
+            return replies.SENDER_AUTH_REPLIES[delivery.retry]
         if delivery.mixed:
             log.info("message_deferred", reason="sender_policy_mixed", size=len(raw))
             return replies.SENDER_POLICY_MIXED
         if not delivery.accepted:
+            if delivery.refusal is not None:
+                log.info("message_refused", reason="sender_auth", auth_reason=delivery.refusal, size=len(raw))
+                return replies.SENDER_AUTH_REPLIES[delivery.refusal]
             log.info("message_refused", reason="sender_policy", size=len(raw))
             return replies.SENDER_REFUSED
         self._metrics.messages_accepted.inc()
@@ -388,7 +405,10 @@ class BccdSMTP(CompatSMTP):
                 self.envelope.original_content = result.content
                 long_line = result.longest_line > self._settings.max_line_length
                 reply = await self._handler.deliver(
-                    self.state, self.envelope, (LONG_LINE_DEFECT,) if long_line else ()
+                    self.state,
+                    self.envelope,
+                    (LONG_LINE_DEFECT,) if long_line else (),
+                    self.session.host_name if self.session is not None else None,
                 )
             self.end_transaction()
         finally:

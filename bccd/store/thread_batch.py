@@ -62,6 +62,7 @@ def _thread_values(draft: ThreadDraft, msg_pk: int) -> dict[str, Any]:
         "decision_rule": decision.rule,
         "decision": decision.as_json(),
         "smtp_session": draft.smtp_session,
+        "authentication": draft.authentication,
     }
 
 

@@ -26,6 +26,7 @@ from bccd.store.schema import (
 )
 from bccd.store.users import NotFound
 from bccd.thread_models import (
+    AuthenticationView,
     Decision,
     HistoryEntry,
     ItemRef,
@@ -161,7 +162,8 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
         HistoryEntry(h["actor"], _iso(h["at"]), h["action"], h["before"], h["after"], h["reason"])
         for h in hist.mappings()
     )
-    return ThreadView(summary, message, participants, history)
+    authentication = AuthenticationView.from_json(row["authentication"])
+    return ThreadView(summary, message, participants, history, authentication)
 
 
 async def get_raw(conn: AsyncConnection, thread_id: int) -> bytes:

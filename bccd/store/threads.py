@@ -47,6 +47,7 @@ class ThreadDraft:
     participants: Sequence[ParticipantRow]
     decision: LinkDecision
     smtp_session: str | None = None
+    authentication: dict[str, Any] | None = None  # the sender authentication JSON; None: sender_auth off
 
 
 @dataclass(frozen=True, slots=True)
