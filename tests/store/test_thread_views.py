@@ -110,9 +110,9 @@ async def test_get_thread_is_company_scoped(
     assert thread.as_json()["item"] == {"type": "deal", "id": "gd-1"}
     summaries = {s["id"]: s for s in await _list_all(store_db, world)}
     full = await _get(store_db, threads_of["a_shared"])
-    # The listing's summary is the full thread minus its message, participants and history.
+    # The listing's summary is the full thread minus its message, participants, history and authentication.
     assert summaries[threads_of["a_shared"]] == {
-        k: v for k, v in full.items() if k not in ("message", "participants", "history")
+        k: v for k, v in full.items() if k not in ("message", "participants", "history", "authentication")
     }
 
 
