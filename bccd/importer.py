@@ -18,9 +18,11 @@ anything to the directory; the staging tables are then dropped and nothing is im
   away during step 3) rolls everything back. Concurrent SMTP deliveries are not blocked meanwhile (MVCC;
   message writes take only key-share locks on directory rows).
 - On **SQLite** the database has one writer, so the import takes the process's writer (`Database.write`)
-  in short turns — one per staged step and one per chunk of `APPLY_CHUNK_LINES` lines in step 3 — and the
-  group commit's message batches run between them (SMTP's end-of-DATA→250 stays well under a second during
-  an import; `bench/import_stall.py` measures it). Step 3 is only reached with every line valid, so it can
+  in short turns — one per staged step, and in step 3 one per chunk of lines sized to hold the writer
+  about `TURN_TARGET_S` — and leaves it free `TURN_GAP_S` after each, so the group commit's message batches
+  run between them, in this process (FIFO lock) or in another (which polls for the SQLite lock every
+  `sqlite_inline.LOCK_POLL_S`). SMTP's end-of-DATA→250 stays well under a second during an import;
+  `bench/import_stall.py` measures it. Step 3 is only reached with every line valid, so it can
   fail only on the database itself (disk full, I/O error, the process killed): then the chunks applied
   so far stay (a prefix in dependency order), the error says so, and re-running the same file completes
   the import, since every line is an idempotent upsert by external id.
@@ -61,7 +63,13 @@ APPLY_ORDER: dict[str, int] = {kind: r.import_order for kind, r in REGISTRY.item
 MAX_LINE_BYTES = 1_000_000
 MAX_REPORTED_ERRORS = 100
 STAGE_ROWS = 5_000  # rows staged per turn of the writer
-APPLY_CHUNK_LINES = 4_000  # staged lines applied per turn of the writer (SQLite)
+APPLY_CHUNK_LINES = 4_000  # staged lines applied per turn of the writer (the first chunk on SQLite)
+# SQLite: each apply chunk is sized so that its turn holds the writer about this long (issue 8) …
+TURN_TARGET_S = 0.05
+MIN_CHUNK_LINES, MAX_CHUNK_LINES = 200, 50_000
+# … and the importer then leaves the writer free this long, so that a writer of another process (the serve
+# process while `bccd import` runs), which tries every sqlite_inline.LOCK_POLL_S, gets its turn.
+TURN_GAP_S = 0.005
 LIVE_TABLES = ("organizations", "persons", "items")
 YIELD_EVERY_LINES = 200  # parsing hands the event loop back this often (~2 ms of validation)
 
@@ -187,12 +195,15 @@ class _Session:
     def __init__(self, db: Database, conn: AsyncConnection | None) -> None:
         self._db = db
         self._conn = conn
+        self.paced = conn is None  # SQLite: turns of the writer, sized by time
 
     async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._conn is not None:
             return await job(self._conn)
         async with self._db.write() as conn:
-            return await job(conn)
+            result = await job(conn)
+        await asyncio.sleep(TURN_GAP_S)  # the writer is free a moment for other processes too
+        return result
 
 
 @asynccontextmanager
@@ -362,16 +373,38 @@ async def _import(
     return await _apply(session, staging, progress, state)
 
 
-async def _chunks(
-    session: _Session, staging: Staging, table: str, size: int
-) -> AsyncIterator[tuple[int, int]]:
-    lo = 0
+def next_chunk_lines(size: int, took: float) -> int:
+    """The size of the next apply chunk on SQLite: scaled so its turn takes about TURN_TARGET_S (at most
+    doubling or halving from one chunk to the next, within MIN/MAX_CHUNK_LINES)."""
+    scale = min(2.0, max(0.5, TURN_TARGET_S / max(took, 1e-6)))
+    return max(MIN_CHUNK_LINES, min(MAX_CHUNK_LINES, int(size * scale)))
+
+
+async def _apply_table(
+    session: _Session, staging: Staging, table: str, apply: Any, now: datetime
+) -> AsyncIterator[ChunkCount]:
+    """Apply one staging table chunk by chunk, each chunk one turn of the writer (finding the chunk's last
+    line in the same turn). SQLite sizes the chunks by time (`next_chunk_lines`); PostgreSQL, one
+    transaction anyway, keeps APPLY_CHUNK_LINES."""
+    lo, size = 0, APPLY_CHUNK_LINES
     while True:
-        hi = await session.run(partial(staging.line_bounds, table=table, after=lo, size=size))
-        if hi is None:
+
+        async def step(
+            conn: AsyncConnection, lo: int = lo, size: int = size
+        ) -> tuple[int, ChunkCount] | None:
+            hi = await staging.line_bounds(conn, table=table, after=lo, size=size)
+            if hi is None:
+                return None
+            return hi, await apply(conn, lo=lo, hi=hi, now=now)
+
+        started = time.monotonic()
+        done = await session.run(step)
+        if done is None:
             return
-        yield lo, hi
-        lo = hi
+        lo, counted = done
+        if session.paced:
+            size = next_chunk_lines(size, time.monotonic() - started - TURN_GAP_S)
+        yield counted
 
 
 async def _check_references(session: _Session, staging: Staging, reader: _Reader) -> None:
@@ -405,8 +438,7 @@ async def _apply(
         for table, apply in steps:
             # What this step joins against was (maybe) just written by this import.
             await session.run(partial(staging.refresh_statistics, tables=LIVE_TABLES))
-            async for lo, hi in _chunks(session, staging, table, APPLY_CHUNK_LINES):
-                counted: ChunkCount = await session.run(partial(apply, lo=lo, hi=hi, now=now))
+            async for counted in _apply_table(session, staging, table, apply, now):
                 new = counted.records - counted.existed
                 created += new
                 updated += counted.lines - new

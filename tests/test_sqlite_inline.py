@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -74,3 +76,43 @@ async def test_committed_data_visible_to_a_fresh_connection(db: Database, sqlite
     finally:
         fresh.close()
     assert datetime.now(UTC).tzinfo is UTC
+
+
+async def test_a_waiting_write_gets_a_lock_that_another_process_gives_back_only_briefly(
+    db: Database, sqlite_url: str
+) -> None:
+    """Issue 8: a `bccd import` in another process holds the lock in turns with ~5 ms gaps. SQLite's own
+    busy handler sleeps up to 100 ms between tries and so missed nearly every gap (deliveries stalled for
+    the whole import); the inline connection tries every LOCK_POLL_S and takes the first gap."""
+    path = sqlite_url.split("///", 1)[1]
+    stop = threading.Event()
+    turns = 0
+
+    def other_process() -> None:
+        nonlocal turns
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            while not stop.is_set() and turns < 200:
+                other.execute("BEGIN IMMEDIATE")
+                time.sleep(0.05)  # a 50 ms import turn …
+                other.execute("COMMIT")
+                turns += 1
+                time.sleep(0.005)  # … and a 5 ms gap
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    try:
+        await asyncio.sleep(0.3)  # the other process is in its rhythm (and past SQLite's short first sleeps)
+        waits = []
+        for i in range(5):
+            started, turn = time.monotonic(), turns
+            async with db.write() as conn:
+                await create_company(conn, f"between-{i}")
+            waits.append((time.monotonic() - started, turns - turn))
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join)
+    # Each write got in within a few of the other's turns, not after dozens of them.
+    assert max(t for _, t in waits) <= 4, waits

@@ -3,7 +3,9 @@
 aiosqlite hands every statement to a per-connection thread and back: ~0.2 ms of latency and GIL traffic per
 statement, on a path (SMTP DATA) that runs ~15 small statements per message. SQLite statements on a warm
 page cache take microseconds, so this shim runs them inline and sends only the calls that can wait on the
-disk or on another process's lock — connecting, `BEGIN IMMEDIATE` and `COMMIT` (the fsync) — to a thread.
+disk — connecting and `COMMIT` (the fsync) — to a thread. `BEGIN IMMEDIATE` takes the write lock inline when
+it is free; when another process holds it, the connection tries again every few milliseconds from the loop
+(not with SQLite's busy handler, whose sleeps grow to 100 ms and miss a lock given back between turns).
 
 It speaks the small part of aiosqlite's interface that SQLAlchemy's aiosqlite dialect uses, and is plugged
 in through `create_async_engine(..., async_creator=...)`. One connection is never used by two tasks at once
@@ -20,9 +22,14 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# Statements that may block on the disk (fsync) or wait for another process's write lock (busy_timeout).
-_THREADED_PREFIXES = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "PRAGMA WAL_CHECKPOINT")
+# Statements that may block on the disk (fsync). BEGIN IMMEDIATE/EXCLUSIVE wait on the loop (begin_write).
+_THREADED_PREFIXES = ("COMMIT", "END", "PRAGMA WAL_CHECKPOINT")
 
+
+# How often a write waiting for another process's lock tries again (issue 8). SQLite's own busy handler
+# sleeps up to 100 ms between tries, so a process that gives the lock back for a few milliseconds between
+# its turns (a CLI import) would almost never be seen free: the waiter starved for the whole import.
+LOCK_POLL_S = 0.002
 
 # A statement binding a blob this large runs in a thread: copying 20 MB into SQLite's pages would hold
 # the event loop (and every other session) for tens of milliseconds (issue 8).
@@ -89,7 +96,8 @@ class InlineCursor:
         return self._cursor.lastrowid
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        if _is_begin_write(sql) and self._owner.try_begin_inline(sql):
+        if _is_begin_write(sql):
+            await self._owner.begin_write(sql)
             return self
         if _threaded(sql) or _large(parameters):
             await finish_in_thread(lambda: self._cursor.execute(sql, parameters))
@@ -119,22 +127,31 @@ class InlineConnection:
         self._conn = conn
         self._busy_timeout_ms = busy_timeout_ms
 
-    def try_begin_inline(self, sql: str) -> bool:
+    def try_begin_inline(self, sql: str, *, last: bool = False) -> bool:
         """Take the write lock without leaving the loop when nobody holds it (the usual case).
 
-        With the busy timeout at 0 SQLite answers at once; only when another process holds the lock does
-        the caller fall back to waiting for it in a thread. Saves a thread hand-off per write transaction.
+        With the busy timeout at 0 SQLite answers at once; False when another process holds the lock
+        (`last`: raise SQLite's own "database is locked" error instead).
         """
         self._conn.execute("PRAGMA busy_timeout=0")
         try:
             self._conn.execute(sql)
             return True
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if last or ("locked" not in str(exc) and "busy" not in str(exc)):
                 raise
             return False
         finally:
             self._conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+
+    async def begin_write(self, sql: str) -> None:
+        """Take the write lock: at once when it is free, else by trying again every `LOCK_POLL_S` on the
+        event loop (which keeps serving everything else) until the busy timeout has passed."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:  # another process's lock: nothing in this process can signal its release
+            if self.try_begin_inline(sql, last=time.monotonic() >= deadline):
+                return
+            await asyncio.sleep(LOCK_POLL_S)
 
     @property
     def _connection(self) -> sqlite3.Connection:  # SQLAlchemy checks it to see the connection is open

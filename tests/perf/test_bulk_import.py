@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -261,3 +263,69 @@ async def test_sqlite_import_gives_the_writer_back_between_chunks(
         assert "other" in events[first:last] and others >= 5  # interleaved, not after the whole import
     finally:
         await db.close()
+
+
+async def test_sqlite_import_leaves_gaps_for_a_writer_of_another_process(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8: `bccd import` runs in its own process; the serve process's message batches must get the
+    SQLite lock between the import's turns. The other process is a thread with its own event loop and
+    Database (its own connection, not sharing this process's writer lock), writing all along."""
+    db = Database(sqlite_url)
+    try:
+        cid = await _company(db)
+        monkeypatch.setattr(importer, "APPLY_CHUNK_LINES", 2000)
+        monkeypatch.setattr(importer, "MIN_CHUNK_LINES", 2000)
+        monkeypatch.setattr(importer, "MAX_CHUNK_LINES", 2000)
+        turns: list[tuple[float, float]] = []
+        original = importer._Session.run
+
+        async def traced(self: Any, job: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return await original(self, job)
+            finally:
+                if getattr(job, "__name__", "") == "step":  # an apply chunk
+                    turns.append((started, time.monotonic()))
+
+        monkeypatch.setattr(importer._Session, "run", traced)
+        stop = threading.Event()
+        writes: list[float] = []
+
+        async def other_process() -> None:
+            other = Database(sqlite_url)
+            try:
+                while not stop.is_set():
+                    async with other.write() as conn:
+                        await create_company(conn, f"other-{len(writes)}")
+                    writes.append(time.monotonic())
+                    await asyncio.sleep(0.001)
+            finally:
+                await other.close()
+
+        n = 30_000
+        thread = threading.Thread(target=asyncio.run, args=(other_process(),))
+        thread.start()
+        try:
+            lines = [_l(kind="organization", company=cid, external_id=f"o{i}", name="O") for i in range(n)]
+            assert (await import_lines(db, lines)).created == n
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join)
+    finally:
+        await db.close()
+    assert len(turns) >= 10
+    first, last = turns[0][0], turns[-1][1]
+    during = [w for w in writes if first <= w <= last]
+    # The other writer got in between the import's turns throughout, not once the import was over.
+    assert len(during) >= len(turns) // 2, (len(during), len(turns))
+
+
+def test_sqlite_apply_chunks_are_sized_by_time() -> None:
+    """Issue 8: a chunk that held the writer too long makes the next one smaller, a quick one larger."""
+    target, size = importer.TURN_TARGET_S, 4000
+    assert importer.next_chunk_lines(size, target * 4) == 2000  # at most halved …
+    assert importer.next_chunk_lines(size, target / 4) == 8000  # … or doubled per chunk
+    assert importer.next_chunk_lines(size, target * 1.25) == 3200
+    assert importer.next_chunk_lines(importer.MIN_CHUNK_LINES, 10.0) == importer.MIN_CHUNK_LINES
+    assert importer.next_chunk_lines(importer.MAX_CHUNK_LINES, 0.0) == importer.MAX_CHUNK_LINES
