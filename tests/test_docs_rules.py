@@ -20,6 +20,7 @@ SPEC_RULE_IDS = (
     *(f"F{i}" for i in range(1, 5)),
     *(f"S{i}" for i in range(1, 7)),
     *(f"T{i}" for i in range(1, 5)),
+    *(f"A{i}" for i in range(1, 6)),  # sender authentication (issue 11): bccd's own ids, not the SPEC's
 )
 
 _HEADING = re.compile(r"^### ([A-Z]\d+) — ", re.MULTILINE)
