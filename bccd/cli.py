@@ -365,11 +365,27 @@ def _explain(t: dict[str, Any], owner: str) -> str:
         lines.append(f"explicit target not found; the rules said: {d['fallback_reason']}")
     lines.append("persons: " + (", ".join(t["persons"]) or "none"))
     lines.append("organizations: " + (", ".join(t["organizations"]) or "none"))
+    lines.append("sender authentication: " + _authentication_text(t.get("authentication")))
     for p in t["participants"]:
         lines.append(f"  {p['role']:<14} {p['address']}" + (f" ({p['name']})" if p["name"] else ""))
     for h in t["history"]:
         lines.append(f"  {h['at'][:19]} {h['actor']:<10} {h['action']:<14} {h['reason']}")
     return "\n".join(safe_text(line) for line in lines)
+
+
+def _authentication_text(auth: dict[str, Any] | None) -> str:
+    """`pass (spf pass acme.example; dkim pass acme.example/s1; dmarc pass, p=reject, aligned spf+dkim)`."""
+    if auth is None:
+        return "not checked (sender_auth off)"
+    spf, dmarc = auth["spf"], auth["dmarc"]
+    parts = [f"spf {spf['result']}" + (f" {spf['domain']}" if spf["domain"] else "")]
+    parts += [f"dkim {d['result']} {d['domain'] or '?'}/{d['selector'] or '?'}" for d in auth["dkim"]] or [
+        "no dkim"
+    ]
+    said = f"dmarc {dmarc['result']}" + (f", p={dmarc['policy']}" if dmarc["policy"] else "")
+    if dmarc["aligned"]:
+        said += ", aligned " + "+".join(dmarc["aligned"])
+    return f"{auth['verdict']} ({'; '.join([*parts, said])})"
 
 
 async def cmd_threads_show(args: argparse.Namespace, settings: Settings, db: Database) -> None:

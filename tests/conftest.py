@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sqlite3
 import uuid
@@ -21,7 +20,7 @@ from bccd.config import Settings
 from bccd.store.database import Database
 from bccd.store.migrate import upgrade
 from bccd.store.schema import metadata
-from tests.dnsserver import DnsServer
+from tests.dnsserver import quiet_server
 
 PG_ADMIN_DSN = os.environ.get("BCCD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("BCCD_REQUIRE_POSTGRES") == "1" or os.environ.get("CI") == "true"
@@ -123,13 +122,6 @@ async def db(sqlite_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
-@functools.cache
-def quiet_dns() -> DnsServer:
-    """One loopback DNS server per test process with nothing in it (every name NXDOMAIN): the default
-    `[dns]` of test apps, so sender authentication (new companies record it) never asks the network."""
-    return DnsServer()
-
-
 def app_settings(url: str, *, dns: dict[str, Any] | None = None, **smtp: Any) -> Settings:
     smtp_conf = {"host": "127.0.0.1", "port": 0, "bcc_domains": ["bcc.test"], **smtp}
     return Settings(
@@ -137,7 +129,7 @@ def app_settings(url: str, *, dns: dict[str, Any] | None = None, **smtp: Any) ->
         http={"enabled": False, "port": 0},
         database={"url": url},
         log={"level": "warning"},
-        dns=dns if dns is not None else {"servers": [quiet_dns().address]},
+        dns=dns if dns is not None else {"servers": [quiet_server().address]},
     )
 
 

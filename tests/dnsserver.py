@@ -221,3 +221,15 @@ def quiet_dns() -> DnsServer:
         if _quiet is None:
             _quiet = DnsServer()
         return _quiet
+
+
+_QUIET: list[DnsServer] = []
+
+
+def quiet_server() -> DnsServer:
+    """One server per test process with nothing in it (every name NXDOMAIN): the default `[dns]` of the
+    bccd apps and processes tests start, so sender authentication (new companies record it) never asks
+    the network."""
+    if not _QUIET:
+        _QUIET.append(DnsServer())
+    return _QUIET[0]

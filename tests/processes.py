@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+from tests.dnsserver import quiet_server
+
 CLI = (sys.executable, "-m", "bccd.cli")
 START_TIMEOUT = 90.0  # a loaded 2-core CI machine took over 30 s to start bccd serve
 
@@ -32,6 +34,7 @@ def serve_env(
             "BCCD_SMTP__BCC_DOMAINS": json.dumps([bcc_domain]),
             "BCCD_HTTP__ENABLED": "false",
             "BCCD_LOG__LEVEL": log_level,
+            "BCCD_DNS__SERVERS": json.dumps([quiet_server().address]),  # sender authentication: no network
         }
     )
     if smtp_port is not None:

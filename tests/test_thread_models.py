@@ -46,3 +46,21 @@ def test_decisions_round_trip_byte_for_byte() -> None:
     # A key a future (or older) version stored is kept, not dropped.
     odd = {**decisions[0], "note": "x"}
     assert Decision.from_json(odd).as_json() == odd
+
+
+def test_authentication_round_trips_and_null_stays_null() -> None:
+    """A5: the stored sender authentication comes back key for key; a thread of `off` has null."""
+    from bccd.thread_models import AuthenticationView
+
+    stored = {
+        "spf": {"result": "softfail", "domain": "acme.test"},
+        "dkim": [
+            {"result": "pass", "domain": "lists.test", "selector": "k1"},
+            {"result": "permerror", "domain": None, "selector": None},
+        ],
+        "dmarc": {"result": "fail", "policy": "quarantine", "aligned": []},
+        "verdict": "fail",
+    }
+    view = AuthenticationView.from_json(stored)
+    assert view is not None and json.dumps(view.as_json()) == json.dumps(stored)
+    assert AuthenticationView.from_json(None) is None

@@ -31,7 +31,8 @@ LINE_TOO_LONG = "500 5.5.2 Line too long: a DATA line exceeds the server's hard 
 # A DNS failure is never a permanent refusal: SPF temperror is 451 4.7.24 (RFC 7372 §3.2 gives X.7.24 the
 # basic codes 451/550: "temperror or permerror"); RFC 7372 has no temporary DKIM or DMARC code, so a failed
 # key or policy lookup is 451 4.7.0 (RFC 3463: other security status; 4.7.5 means a cryptographic failure,
-# which a DNS timeout is not).
+# which a DNS timeout is not). X.7.21 (passing signatures, none acceptable by local policy) is not used:
+# bccd has no acceptability rule beyond the From domain's, which is X.7.22.
 SENDER_AUTH_REPLIES: dict[str, str] = {
     "spf_failed": "550 5.7.23 SPF validation failed: the sender is not authenticated",
     "spf_error": "550 5.7.24 SPF validation error: the sender is not authenticated",

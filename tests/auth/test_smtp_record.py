@@ -250,3 +250,13 @@ class TestA5ThreadJson:
         out = capsys.readouterr().out
         assert code == 0
         assert json.loads(out)["authentication"] == PASS_JSON
+        try:
+            code = main(["threads", "show", str(thread_id), "--config", str(config)])
+        finally:
+            structlog.reset_defaults()
+        text = capsys.readouterr().out
+        assert code == 0
+        assert (
+            "sender authentication: pass (spf pass acme.test; dkim pass acme.test/s1; "
+            "dmarc pass, p=reject, aligned spf+dkim)"
+        ) in text
