@@ -379,9 +379,8 @@ def _authentication_text(auth: dict[str, Any] | None) -> str:
         return "not checked (sender_auth off)"
     spf, dmarc = auth["spf"], auth["dmarc"]
     parts = [f"spf {spf['result']}" + (f" {spf['domain']}" if spf["domain"] else "")]
-    parts += [f"dkim {d['result']} {d['domain'] or '?'}/{d['selector'] or '?'}" for d in auth["dkim"]] or [
-        "no dkim"
-    ]
+    signatures = [f"dkim {d['result']} {d['domain'] or '?'}/{d['selector'] or '?'}" for d in auth["dkim"]]
+    parts += signatures or ["no dkim"]
     said = f"dmarc {dmarc['result']}" + (f", p={dmarc['policy']}" if dmarc["policy"] else "")
     if dmarc["aligned"]:
         said += ", aligned " + "+".join(dmarc["aligned"])
