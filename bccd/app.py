@@ -14,6 +14,7 @@ from bccd.config import Settings
 from bccd.ingest import Ingestor
 from bccd.logs import get_logger
 from bccd.metrics import Metrics
+from bccd.parse_cost import parse_process
 from bccd.smtp.server import SmtpServer
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
@@ -64,6 +65,7 @@ class BccdApp:
 
     async def start(self) -> None:
         await self.check_schema()
+        parse_process.start()  # the fork server and its worker, before the first expensive message
         self.commits.start()
         if self.settings.webhooks.enabled:
             self.webhooks.start()

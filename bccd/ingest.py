@@ -24,11 +24,12 @@ from bccd.auth.verdict import DNS_TEMPERROR, TEMPERROR, Authentication
 from bccd.linker import ExplicitTarget, LinkInput, decide_links
 from bccd.logs import get_logger
 from bccd.mail.addresses import MailAddress, normalize_address
-from bccd.mail.forwards import ForwardDetection, detect_forward
-from bccd.mail.message import ParsedMessage, parse_message
+from bccd.mail.forwards import ForwardDetection
+from bccd.mail.message import ParsedMessage
+from bccd.mail.parse_job import parse_and_detect, parse_and_detect_detached
 from bccd.metrics import Metrics
 from bccd.never_log import AddressTest, NeverLog, every_company_never_logs, scrub_message_values
-from bccd.parse_cost import in_parse_thread, parse_inline
+from bccd.parse_cost import parse_inline, parse_process
 from bccd.participants import Exclusions, collect_participants, forwarded_by_owner, thread_subject
 from bccd.sender_policy import SenderClass, sender_class
 from bccd.store.commit_queue import CommitQueue
@@ -130,12 +131,6 @@ def _forward_json(forward: ForwardDetection | None) -> dict[str, Any] | None:
     }
 
 
-def parse_and_detect(raw: bytes) -> tuple[ParsedMessage, ForwardDetection | None]:
-    """The one parse of a message (S6: never raises) and its forward detection (F1)."""
-    parsed = parse_message(raw)
-    return parsed, detect_forward(parsed.message, parsed.text_body, parsed.html_body)
-
-
 def message_row(
     raw: bytes,
     sha256: str,
@@ -233,8 +228,8 @@ class Ingestor:
         sha256 = hashlib.sha256(raw).hexdigest()
         if not parse_inline(raw, INLINE_PARSE_MAX_BYTES):
             # Seconds of pure-Python parsing (or a crafted message's structure, bccd.parse_cost) would stall
-            # every other session on this loop; in a thread the GIL is handed back every few milliseconds.
-            parsed, forward = await in_parse_thread(parse_and_detect, raw)
+            # every other session on this loop, and in a thread it would hold the GIL: another process.
+            parsed, forward = await parse_process.run(parse_and_detect_detached, raw)
         else:
             parsed, forward = parse_and_detect(raw)
         by_owner: dict[int, Recipient] = {}

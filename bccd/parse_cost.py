@@ -6,8 +6,16 @@ empty MIME parts 80 ms, 2,500 inline forward blocks 57 ms — while 250 KB of pl
 on the loop, each of those stalls every other session and HTTP. `estimated_us` prices a message by what
 makes the parser work (lines, header lines, boundary lines, `From:` lines of forwarded blocks, encoded
 words), counted with `bytes.count` (C speed, ~0.1 ms for 256 KB); weights are per-construct costs
-measured on this code (`bench/crafted_stall.py`). A message over `INLINE_BUDGET_US` is parsed in one
-dedicated thread, so expensive parses queue behind each other instead of crowding the loop's executor.
+measured on this code (`bench/crafted_stall.py`). A message over `INLINE_BUDGET_US` is parsed away
+from the loop, one at a time, so expensive parses queue behind each other instead of crowding the loop's
+executor.
+
+Away from the loop means another process when it can (issue 13 target 4): the parser is pure Python, so
+in a thread it holds the GIL and the loop gets it back only every switch interval — two connections
+sending 20 MB mail back to back made 4 KB deliveries' p99 10× worse. The parse process
+(`ParseProcess`, one per bccd process, started from a fork server at serve start) runs on the other
+core. If it cannot start or dies mid-parse, the message is parsed in the parse thread instead: slower
+for everyone else, but the message is never lost (S6).
 """
 
 from __future__ import annotations
@@ -15,9 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import multiprocessing
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from bccd.logs import get_logger
 
 T = TypeVar("T")
 
@@ -28,6 +41,10 @@ _PER_BOUNDARY_US = 3.0
 _PER_FROM_US = 15.0
 _PER_ENCODED_WORD_US = 2.0
 _parse_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bccd-parse")
+# What a parse process imports before it forks its worker: the parser, nothing of the store or config.
+PARSE_PROCESS_PRELOAD = ("bccd.mail.parse_job",)
+
+log = get_logger(__name__)
 
 
 def estimated_us(raw: bytes) -> float:
@@ -54,3 +71,58 @@ async def in_parse_thread(func: Callable[[bytes], T], raw: bytes) -> T:
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()  # the session's log context goes along, as with to_thread
     return await loop.run_in_executor(_parse_thread, functools.partial(context.run, func, raw))
+
+
+class ParseProcess:
+    """One worker process for expensive parses, created on first use and re-created after a crash.
+
+    `func` must be a module-level function whose module imports cleanly in a fresh interpreter, and its
+    argument and result must pickle (bccd.mail.parse_job.parse_and_detect_detached)."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.fallbacks = 0  # parses that went to the thread because the process failed
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")  # no fork of a threaded asyncio process
+                context.set_forkserver_preload(list(PARSE_PROCESS_PRELOAD))
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, func: Callable[[bytes], T], raw: bytes) -> T:
+        loop = asyncio.get_running_loop()
+        pool: ProcessPoolExecutor | None = None
+        try:
+            pool = self._executor()
+            return await loop.run_in_executor(pool, func, raw)
+        except Exception as exc:  # a dead, unstartable or unpicklable process: the message still parses
+            self.fallbacks += 1
+            log.warning("parse_process_failed", error=type(exc).__name__, fallback="parse_thread")
+            if pool is not None and isinstance(exc, BrokenProcessPool):
+                self._discard(pool)
+            return await in_parse_thread(func, raw)
+
+    def start(self) -> None:
+        """Start the fork server and the worker now (serve start-up), not at the first big message."""
+        try:
+            self._executor().submit(len, b"")
+        except (BrokenProcessPool, OSError) as exc:
+            log.warning("parse_process_failed", error=type(exc).__name__, fallback="parse_thread")
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+parse_process = ParseProcess()

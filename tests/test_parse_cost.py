@@ -3,14 +3,19 @@ small mail stays on it. The crafted shapes are the ones that held the loop for 5
 
 from __future__ import annotations
 
+import functools
+import os
+import signal
 import threading
 
 import pytest
 
 from bccd import ingest
-from bccd.parse_cost import INLINE_BUDGET_US, estimated_us, parse_inline
+from bccd.mail.parse_job import parse_and_detect, parse_and_detect_detached
+from bccd.parse_cost import INLINE_BUDGET_US, ParseProcess, estimated_us, parse_inline
 from tests.conftest import AppFactory
 from tests.helpers import make_mail, seed_world, send, threads_of
+from tests.parse_spy import ParseSpy, with_pid
 
 
 def crafted(kind: str) -> bytes:
@@ -49,23 +54,45 @@ def test_ordinary_mail_is_parsed_inline() -> None:
     assert parse_inline(raw, ingest.INLINE_PARSE_MAX_BYTES)
 
 
-async def test_crafted_mail_is_parsed_in_the_parse_thread_over_smtp(
+async def test_crafted_mail_is_parsed_in_the_parse_process_over_smtp(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = await make_app()
     world = await seed_world(app.db)
-    seen: list[str] = []
-    real = ingest.parse_and_detect
-
-    def recording(raw: bytes) -> object:
-        seen.append(threading.current_thread().name)
-        return real(raw)
-
-    monkeypatch.setattr(ingest, "parse_and_detect", recording)
+    spy = ParseSpy(monkeypatch)
     assert (await send(app.smtp.port, [world.bcc], make_mail(subject="small"))).code == 250
     for kind in KINDS:
         assert (await send(app.smtp.port, [world.bcc], crafted(kind))).code == 250
-    main = threading.main_thread().name
-    assert seen[0] == main
-    assert all(name.startswith("bccd-parse") for name in seen[1:]), seen
+    assert spy.inline_threads == [threading.main_thread().name]  # the small one, on the loop
+    assert len(spy.process_pids) == len(KINDS) and os.getpid() not in spy.process_pids
     assert len(await threads_of(app.db, world.company_id)) == 1 + len(KINDS)  # all stored (S6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_parse_process_gives_what_the_inline_parse_gives(kind: str) -> None:
+    process = ParseProcess()
+    try:
+        raw = crafted(kind)
+        parsed, forward = await process.run(parse_and_detect_detached, raw)
+        inline_parsed, inline_forward = parse_and_detect(raw)
+        assert parsed == inline_parsed and forward == inline_forward  # every field but the MIME tree
+        assert process.fallbacks == 0
+    finally:
+        process.close()
+
+
+async def test_a_killed_parse_process_loses_no_message() -> None:
+    """S6: the worker dies (OOM killer, a crash): that message is parsed in the parse thread instead, and
+    the next one gets a new worker process."""
+    process = ParseProcess()
+    try:
+        first, _ = await process.run(functools.partial(with_pid, len), b"x")
+        os.kill(first, signal.SIGKILL)
+        raw = crafted("headers")
+        parsed, _ = await process.run(parse_and_detect_detached, raw)
+        assert parsed == parse_and_detect(raw)[0]
+        assert process.fallbacks == 1
+        second, _ = await process.run(functools.partial(with_pid, len), b"x")
+        assert second not in (first, os.getpid())
+    finally:
+        process.close()

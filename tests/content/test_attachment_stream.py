@@ -15,7 +15,8 @@ from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 
-from bccd.ingest import message_row, parse_and_detect
+from bccd.ingest import message_row
+from bccd.mail.parse_job import parse_and_detect
 from bccd.services.content import open_attachment
 from bccd.store.database import Database
 from tests.store.factories import World, draft, seed, store

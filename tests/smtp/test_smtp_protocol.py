@@ -354,25 +354,20 @@ async def test_t3_auth_is_not_offered(make_app: AppFactory, cmd: bytes) -> None:
 async def test_large_messages_are_parsed_off_the_event_loop(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
     import threading
 
     from bccd import ingest
+    from tests.parse_spy import ParseSpy
 
     app, world = await _app(make_app)
-    seen: list[str] = []
-    real = ingest.parse_and_detect
-
-    def recording(raw: bytes) -> object:
-        seen.append(threading.current_thread().name)
-        return real(raw)
-
-    monkeypatch.setattr(ingest, "parse_and_detect", recording)
+    spy = ParseSpy(monkeypatch)
     small = make_mail(subject="small")
     large = make_mail(subject="large", body=("y" * 70 + "\n") * (ingest.INLINE_PARSE_MAX_BYTES // 70 + 10))
     assert (await send(app.smtp.port, [world.bcc], small)).code == 250
     assert (await send(app.smtp.port, [world.bcc], large)).code == 250
-    main = threading.main_thread().name
-    assert seen[0] == main and seen[1] != main
+    assert spy.inline_threads == [threading.main_thread().name]
+    assert len(spy.process_pids) == 1 and spy.process_pids[0] != os.getpid()
     assert {t["subject"] for t in await threads_of(app.db, world.company_id)} == {"small", "large"}
 
 
