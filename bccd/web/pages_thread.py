@@ -15,6 +15,7 @@ from bccd.web.mailhtml import sanitize
 from bccd.web.names import Names
 from bccd.web.render import page
 from bccd.web.routing import BadForm, see_other, web_router
+from bccd.web.sender_check import sender_check
 from bccd.web.session import Posted, SignedIn, Viewer
 
 router = web_router()
@@ -88,6 +89,7 @@ async def _thread_page(
         headers=headers,
         thread=thread,
         message=thread["message"],
+        sender=sender_check(thread["authentication"]),
         body=body,
         safe_html=safe,
         images=images,

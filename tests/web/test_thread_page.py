@@ -11,6 +11,8 @@ from email.utils import make_msgid
 from typing import Any
 
 from bccd.services import threads as thread_service
+from bccd.services.companies import update_settings
+from bccd.web.sender_check import sender_check
 from tests.helpers import send
 
 Web = tuple[Any, Any, Any]
@@ -116,3 +118,42 @@ async def test_downloads_follow_the_thread_read_rule(web: Web) -> None:
     assert (await (await login("outsider")).client.get(url)).status_code == 404
     signed_out = await (await login(None)).client.get(url)
     assert signed_out.status_code == 303 and signed_out.headers["location"] == "/login"
+
+
+async def test_the_page_says_whether_the_sender_was_verified(web: Web) -> None:
+    """A5: the stored verdict in plain words (the test DNS publishes nothing: not verified); no line when the
+    company has sender authentication off."""
+    app, world, login = web
+    tid = await _thread(web, _offer())
+    owner = await login("owner")
+    page = await owner.page(f"/threads/{tid}")
+    assert (
+        '<dt>Sender</dt><dd id="sender-check">Not verified: the sender&#39;s domain publishes no SPF, '
+        "DKIM or DMARC" in page
+    )
+    await update_settings(app.db, world.company_id, sender_auth="off")
+    raw = _offer().replace(b"Subject: Offer with files", b"Subject: Unchecked")
+    assert (await send(app.smtp.port, [world.bcc], raw)).code == 250
+    [newest] = await thread_service.list_visible(app.db, actor=world.owner, limit=1)
+    assert 'id="sender-check"' not in await owner.page(f"/threads/{newest.id}")
+
+
+def test_the_sender_line_words_every_verdict() -> None:
+    def auth(verdict: str, aligned: list[str], dkim: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "spf": {"result": "fail", "domain": "acme.test"},
+            "dkim": dkim or [],
+            "dmarc": {"result": "x", "policy": None, "aligned": aligned},
+            "verdict": verdict,
+        }
+
+    assert sender_check(None) is None
+    assert sender_check(auth("pass", ["spf", "dkim"])) == (
+        "Verified: the sender's domain authenticated this mail (SPF and DKIM signature)."
+    )
+    assert "could not be checked" in (sender_check(auth("temperror", [])) or "")
+    failed = sender_check(auth("fail", [], [{"result": "pass", "domain": "evil.test", "selector": "s"}]))
+    assert (
+        failed == "Not verified: the sender's domain did not authenticate this mail "
+        "(SPF fail, DKIM pass (evil.test))."
+    )
