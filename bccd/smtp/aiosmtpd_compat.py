@@ -12,11 +12,16 @@ Private members relied upon (check each on upgrade):
 - `_create_envelope()`: called for every new transaction (connect, HELO/EHLO, RSET, after DATA, STARTTLS);
 - `_set_post_data_state()`: ends a transaction after DATA;
 - `_handle_client()`: the per-connection task, wrapped to bind the session id into the log context.
+
+And one of asyncio's (CPython 3.11–3.13): `StreamReader._limit`, the buffer size, which aiosmtpd sets to
+the command line limit; `stream_buffer` raises it while DATA is read (tests/smtp/test_data_reader.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope
@@ -88,3 +93,15 @@ class CompatSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         await self.run_session()
+
+
+@contextmanager
+def stream_buffer(reader: asyncio.StreamReader, size: int) -> Iterator[None]:
+    """Let `reader` buffer up to `size` octets (and `readuntil` look that far) for a while: the command
+    line limit would otherwise have the DATA transfer read, and the transport pause, every 1,000 octets."""
+    saved: int = reader._limit  # type: ignore[attr-defined]
+    reader._limit = max(saved, size)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        reader._limit = saved  # type: ignore[attr-defined]
