@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bccd.config import ConfigError, Settings, load_settings
-from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied
+from bccd.errors import AlreadyLinked, ConfirmationFailed, Conflict, NotFound, PermissionDenied
 from bccd.logs import configure_logging, get_logger
+from bccd.outbound import Mailer, mailer_from_settings
 from bccd.progress import terminal_progress
 from bccd.records import ITEM_CLI_NAMES, record_type
-from bccd.services import companies, directory, tokens, users, webhooks
+from bccd.services import aliases, companies, directory, tokens, users, webhooks
 from bccd.services import threads as thread_reads
 from bccd.services.companies import AmbiguousCompany
 from bccd.services.content import thread_body
@@ -41,6 +42,7 @@ ERROR_EXITS: tuple[tuple[type[Exception], int, str], ...] = (
     (PermissionDenied, EXIT_FORBIDDEN, "forbidden: "),
     (Conflict, EXIT_CONFLICT, ""),
     (ValueError, EXIT_USAGE, ""),
+    (ConfirmationFailed, EXIT_USAGE, ""),
 )
 
 
@@ -94,6 +96,11 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[None]]
 
 def _bcc_domain(settings: Settings) -> str:
     return settings.smtp.bcc_domains[0]
+
+
+def _mailer(settings: Settings) -> Mailer | None:
+    """`[outbound]`'s relay for alias confirmation codes; None when no host is configured."""
+    return mailer_from_settings(settings.outbound, settings.smtp.hostname)
 
 
 # -- commands ----------------------------------------------------------------------------------------
@@ -180,6 +187,8 @@ async def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Data
         aliases=args.alias or (),
         autolink=args.autolink,
         token=args.token,
+        mailer=_mailer(settings),
+        web_url=settings.http.public_url,
     )
     data = user.as_json(_bcc_domain(settings))
     if token:
@@ -199,10 +208,48 @@ async def cmd_user_rotate(args: argparse.Namespace, settings: Settings, db: Data
 async def cmd_user_set(args: argparse.Namespace, settings: Settings, db: Database) -> None:
     # The operator has every right, but the rules of the data hold here too (the last admin stays).
     user = await users.update_user(
-        db, args.user, actor=None, autolink=args.autolink, role=args.role, aliases=args.alias
+        db,
+        args.user,
+        actor=None,
+        autolink=args.autolink,
+        role=args.role,
+        aliases=args.alias,
+        mailer=_mailer(settings),
+        web_url=settings.http.public_url,
     )
     data = user.as_json(_bcc_domain(settings))
     _emit(args, data, json.dumps(data, indent=2))
+
+
+def _alias_line(alias: aliases.Alias) -> str:
+    if alias.confirmed:
+        by = f" by {alias.confirmed_by}" if alias.confirmed_by else ""
+        return safe_text(f"{alias.address}  confirmed{by}")
+    until = f", code good until {alias.expires_at:%Y-%m-%d %H:%M} UTC" if alias.expires_at else ""
+    return safe_text(f"{alias.address}  not confirmed{until}")
+
+
+async def cmd_user_aliases(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    found = await aliases.list_aliases(db, args.user, actor=None)
+    text = "\n".join(_alias_line(a) for a in found) or "no alternative addresses"
+    _emit(args, {"aliases": [a.as_json() for a in found]}, text)
+
+
+async def cmd_user_add_alias(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    added = await aliases.add_alias(
+        db, args.user, args.address, actor=None, mailer=_mailer(settings), web_url=settings.http.public_url
+    )
+    sent = (
+        "a confirmation code was mailed to it"
+        if added.confirmation_sent
+        else "no code was mailed (no [outbound] relay, or it failed): `bccd user confirm-alias` confirms it"
+    )
+    _emit(args, added.as_json(), f"{_alias_line(added.alias)}\n{sent}")
+
+
+async def cmd_user_confirm_alias(args: argparse.Namespace, settings: Settings, db: Database) -> None:
+    alias = await aliases.confirm_alias(db, args.user, args.address, actor=None, code=args.code)
+    _emit(args, alias.as_json(), _alias_line(alias))
 
 
 async def cmd_user_token(args: argparse.Namespace, settings: Settings, db: Database) -> None:
@@ -610,6 +657,22 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("--role", choices=ROLES, help="admin or regular (a company keeps one admin)")
     us.add_argument("--alias", action="append", metavar="EMAIL", help="replaces the alternative addresses")
     us.set_defaults(func=cmd_user_set, needs_db=True)
+    ual = user.add("aliases", "list the user's alternative sender addresses, confirmed or not")
+    ual.add_argument("user", help="user id or login email")
+    ual.set_defaults(func=cmd_user_aliases, needs_db=True)
+    uaa = user.add(
+        "add-alias", "add an alternative sender address: mailed a one-time code, counts once confirmed"
+    )
+    uaa.add_argument("user", help="user id or login email")
+    uaa.add_argument("address", help="the alternative sender address")
+    uaa.set_defaults(func=cmd_user_add_alias, needs_db=True)
+    uca = user.add(
+        "confirm-alias", "confirm an alternative address: with --code as the user, without it on their behalf"
+    )
+    uca.add_argument("user", help="user id or login email")
+    uca.add_argument("address", help="the alternative sender address")
+    uca.add_argument("--code", help="the code mailed to the address (omitted: the operator confirms it)")
+    uca.set_defaults(func=cmd_user_confirm_alias, needs_db=True)
     ut = user.add("token", "issue a new API token for the user (shown once)")
     ut.add_argument("user", help="user id or login email")
     ut.add_argument(
@@ -726,7 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         sys.stderr.write(f"bccd: {exc}\n")
         return exc.code
-    except (NotFound, PermissionDenied, Conflict, ValueError) as exc:
+    except (NotFound, PermissionDenied, Conflict, ValueError, ConfirmationFailed) as exc:
         code, prefix = next((c, p) for kind, c, p in ERROR_EXITS if isinstance(exc, kind))
         sys.stderr.write(f"bccd: {prefix}{exc}\n")
         return code

@@ -189,6 +189,26 @@ def _port(text: str, server: str) -> int:
     return int(text)
 
 
+class OutboundSettings(_Frozen):
+    """`[outbound]`: the SMTP relay bccd sends its own mail through — the codes that confirm alternative
+    sender addresses (issue 11). No host: bccd sends nothing and an admin confirms aliases instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True  # STARTTLS before authenticating (required when offered: never plain AUTH)
+    username: str | None = None
+    password: SecretStr | None = None
+    # The From address of bccd's mail; unset: postmaster@<smtp.hostname>.
+    from_: str | None = Field(default=None, alias="from")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
 class LogSettings(_Frozen):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -207,6 +227,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     webhooks: WebhookSettings = WebhookSettings()
     dns: DnsSettings = DnsSettings()
+    outbound: OutboundSettings = OutboundSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -28,6 +28,10 @@ class PermissionDenied(BccdError, PermissionError):
 Forbidden = PermissionDenied
 
 
+class ConfirmationFailed(BccdError):
+    """A confirmation code that is wrong, expired or not pending (S5 alternative addresses): 422."""
+
+
 class UnknownReference(BccdError, ValueError):
     """A record names another record (by external id) that does not exist in the company."""
 

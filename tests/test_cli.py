@@ -107,7 +107,9 @@ def test_company_and_user_create_print_ids_and_address(cli: Cli, tmp_path: Path)
     assert isinstance(owner["id"], int)
     local, _, domain = owner["smart_bcc_address"].partition("@")
     assert domain == "bcc.test" and len(local) >= 13 and local == local.lower()  # ≥ 64 random bits (T2)
-    assert owner["aliases"] == ["alice@home.test"]
+    assert owner["aliases"] == []  # S5: an alternative address counts once confirmed (issue 11)
+    pending = [(a["address"], a["confirmed"]) for a in owner["alternative_addresses"]]
+    assert pending == [("alice@home.test", False)]
     assert owner["api_token"].startswith("bccd_")  # the first token is shown once, at creation (T2)
     quiet = cli.json(
         "user", "create", "--company", "Acme", "--email", "q@acme.test", "--name", "Q", "--no-token"
@@ -134,11 +136,9 @@ def test_rotate_address_and_user_set(cli: Cli, tmp_path: Path) -> None:
         "--alias",
         "a2@x.test",
     )
-    assert (updated["autolink"], updated["role"], updated["aliases"]) == (
-        False,
-        "admin",
-        ["a1@x.test", "a2@x.test"],
-    )
+    assert (updated["autolink"], updated["role"], updated["aliases"]) == (False, "admin", [])
+    pending = [(a["address"], a["confirmed"]) for a in updated["alternative_addresses"]]
+    assert pending == [("a1@x.test", False), ("a2@x.test", False)]  # --alias replaced alice@home.test
     with pytest.raises(SystemExit) as exc:  # argparse refuses it with a usage message, exit status 2
         cli.run("user", "set", "alice@acme.test", "--autolink", "maybe")
     assert exc.value.code == EXIT_USAGE and "expected on or off" in cli.capsys.readouterr().err

@@ -57,7 +57,8 @@ def test_example_names_every_setting() -> None:
     sections = _sections()
     assert set(keys) == set(sections)
     for name, model in sections.items():
-        assert keys[name] == set(model.model_fields), f"[{name}] in {EXAMPLE.name}"
+        names = {field.alias or key for key, field in model.model_fields.items()}  # `from` is `from_`
+        assert keys[name] == names, f"[{name}] in {EXAMPLE.name}"
 
 
 def test_every_setting_has_a_comment() -> None:

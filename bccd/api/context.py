@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bccd.metrics import Metrics
+from bccd.outbound import Mailer
 from bccd.services.runtime import Database
 
 
@@ -24,6 +25,7 @@ class ApiContext:
     smtp_listening: Callable[[], bool] = _always  # readiness: is the SMTP socket serving?
     public_url: str | None = None  # [http] public_url: login links and web pages (issue 10)
     webhooks_allow_private: bool = False  # [webhooks] allow_private: the SSRF guard's exception
+    mailer: Mailer | None = None  # [outbound]: alias confirmation codes (None: no relay, nothing is sent)
 
 
 def get_context(request: Request) -> ApiContext:

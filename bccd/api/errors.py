@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bccd.errors import AlreadyLinked, Conflict, NotFound, PermissionDenied, UnknownReference
+from bccd.errors import (
+    AlreadyLinked,
+    ConfirmationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    UnknownReference,
+)
 from bccd.logs import error_fields, get_logger
 from bccd.services.directory import ImportError_
 
@@ -187,6 +194,7 @@ _SIMPLE: list[tuple[type[Exception], int, str]] = [
     (PermissionDenied, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (UnknownReference, 422, "unknown_reference"),
+    (ConfirmationFailed, 422, "confirmation_failed"),
 ]
 
 

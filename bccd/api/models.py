@@ -176,6 +176,50 @@ class ImportOut(BaseModel):
 # -- users --------------------------------------------------------------------------------------------
 
 
+class AliasOut(BaseModel):
+    """An alternative sender address; it counts for the sender policy (S5) only once `confirmed`."""
+
+    address: str
+    confirmed: bool
+    confirmed_at: str | None = Field(description="when it was confirmed")
+    confirmed_by: str | None = Field(
+        description="`code` (the mailed code), `user:<id>` (an admin) or `operator` (the CLI); null for "
+        "addresses confirmed before confirmation existed"
+    )
+    code_expires_at: str | None = Field(description="until when the pending code works (null: none pending)")
+
+
+class AliasAddedOut(AliasOut):
+    confirmation_sent: bool = Field(
+        description="the code was handed to the outbound relay; false: no relay configured or it failed "
+        "(add the address again for a new code, or an admin confirms it)"
+    )
+
+
+class AliasAddIn(_In):
+    address: Email
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _normalized(value)
+
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+
+
+class AliasConfirmIn(_In):
+    address: Email
+    code: Code | None = Field(
+        default=None, description="the code mailed to the address; omitted: an admin confirms for the user"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _normalized(value)
+
+
 class UserOut(BaseModel):
     id: int
     company: int
@@ -183,7 +227,10 @@ class UserOut(BaseModel):
     email: str
     role: Role
     autolink: bool
-    aliases: list[str] = Field(description="confirmed alternative sender addresses")
+    aliases: list[str] = Field(description="confirmed alternative sender addresses (the ones S5 counts)")
+    alternative_addresses: list[AliasOut] = Field(
+        default_factory=list, description="every alternative address, confirmed or not"
+    )
     smart_bcc_address: str
 
 

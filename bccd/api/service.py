@@ -20,6 +20,7 @@ from bccd.api.context import ApiContext
 from bccd.config import Settings
 from bccd.logs import error_fields, get_logger
 from bccd.metrics import Metrics
+from bccd.outbound import mailer_from_settings
 from bccd.services.runtime import Database
 
 log = get_logger("bccd.api")
@@ -57,6 +58,7 @@ def api_context(app: ServedApp) -> ApiContext:
         smtp_listening=lambda: smtp.listening,
         public_url=app.settings.http.public_url,
         webhooks_allow_private=app.settings.webhooks.allow_private,
+        mailer=mailer_from_settings(app.settings.outbound, app.settings.smtp.hostname),
     )
 
 

@@ -11,9 +11,20 @@ from fastapi import APIRouter, Response
 
 from bccd.api.auth import AdminUser, CurrentUser
 from bccd.api.context import Ctx
-from bccd.api.models import ErrorOut, UserCreatedOut, UserCreateIn, UserOut, UserPatchIn
+from bccd.api.models import (
+    AliasAddedOut,
+    AliasAddIn,
+    AliasConfirmIn,
+    AliasOut,
+    ErrorOut,
+    UserCreatedOut,
+    UserCreateIn,
+    UserOut,
+    UserPatchIn,
+)
 from bccd.api.params import UserId, error_responses
 from bccd.logs import get_logger
+from bccd.services import aliases
 from bccd.services import users as service
 from bccd.services.users import User
 from bccd.vocabulary import ADMIN
@@ -59,6 +70,8 @@ async def create_user(ctx: Ctx, admin: AdminUser, body: UserCreateIn, response: 
         aliases=body.aliases,
         autolink=body.autolink,
         token=body.token,
+        mailer=ctx.mailer,
+        web_url=ctx.public_url,
     )
     if token is not None:
         response.headers["Cache-Control"] = "no-store"
@@ -86,6 +99,8 @@ async def patch_user(ctx: Ctx, actor: CurrentUser, user_id: UserId, body: UserPa
         role=body.role,
         aliases=body.aliases,
         name=body.name,
+        mailer=ctx.mailer,
+        web_url=ctx.public_url,
     )
     log.info("user_changed", user=user.id, fields=sorted(body.model_fields_set), actor=f"user:{actor.id}")
     return _out(ctx, user)
@@ -100,3 +115,45 @@ async def rotate_address(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> dict[
     user = await service.rotate_address(ctx.db, user_id, actor=actor)
     log.info("smart_bcc_rotated", user=user.id, actor=f"user:{actor.id}")
     return _out(ctx, user)
+
+
+# -- alternative sender addresses (S5, issue 11) -------------------------------------------------------
+
+
+@router.get(
+    "/users/{user_id}/aliases",
+    response_model=list[AliasOut],
+    summary="The user's alternative sender addresses, confirmed or not (admin, or the user themself)",
+)
+async def list_aliases(ctx: Ctx, actor: CurrentUser, user_id: UserId) -> list[dict[str, Any]]:
+    return [a.as_json() for a in await aliases.list_aliases(ctx.db, user_id, actor=actor)]
+
+
+@router.post(
+    "/users/{user_id}/aliases",
+    response_model=AliasAddedOut,
+    status_code=201,
+    responses={409: {"model": ErrorOut, "description": "already a confirmed address of the user"}},
+    summary="Add an alternative sender address: it is mailed a one-time code and counts once confirmed",
+)
+async def add_alias(ctx: Ctx, actor: CurrentUser, user_id: UserId, body: AliasAddIn) -> dict[str, Any]:
+    added = await aliases.add_alias(
+        ctx.db, user_id, body.address, actor=actor, mailer=ctx.mailer, web_url=ctx.public_url
+    )
+    return added.as_json()
+
+
+@router.post(
+    "/users/{user_id}/aliases/confirm",
+    response_model=AliasOut,
+    responses={
+        409: {"model": ErrorOut, "description": "already confirmed"},
+        422: {"model": ErrorOut, "description": "wrong or expired code (`confirmation_failed`)"},
+    },
+    summary="Confirm an alternative address with its mailed code; without a code, an admin confirms it",
+)
+async def confirm_alias(
+    ctx: Ctx, actor: CurrentUser, user_id: UserId, body: AliasConfirmIn
+) -> dict[str, Any]:
+    alias = await aliases.confirm_alias(ctx.db, user_id, body.address, actor=actor, code=body.code)
+    return alias.as_json()

@@ -1,8 +1,10 @@
 """Users: who may act on whom, the last-admin rule, Smart Bcc addresses and API tokens (SPEC §2, T1, T2).
 
 Admins manage every user of their own company. A regular user may read themself, change their own name
-and autolink setting, rotate their own address and issue their own tokens; role and alternative sender
-addresses are admin-only because they widen what the user may do (admin rights, sender policy S5).
+and autolink setting, rotate their own address and issue their own tokens; role and the list of
+alternative sender addresses are admin-only because they widen what the user may do (admin rights,
+sender policy S5). Alternative addresses count only once confirmed: new ones are stored unconfirmed and
+mailed a one-time code (bccd.services.aliases, which also lets users add their own).
 Another company's user is not found (T1). `actor=None` is the operator at the CLI: every right, every
 company — but the company still keeps at least one admin, whoever asks.
 """
@@ -16,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.errors import Conflict, PermissionDenied
 from bccd.logs import error_fields, get_logger
+from bccd.outbound import Mailer
+from bccd.services.alias_codes import replace_aliases, send_codes
 from bccd.services.runtime import Database
 from bccd.store import tokens as token_store
 from bccd.store import users as store
@@ -99,12 +103,16 @@ async def create_user(
     aliases: Iterable[str] = (),
     autolink: bool = True,
     token: bool = False,
+    mailer: Mailer | None = None,
+    web_url: str | None = None,
 ) -> tuple[User, str | None]:
-    """A new user (and, with `token`, their first API token, returned once).
+    """A new user (and, with `token`, their first API token, returned once). Its `aliases` start
+    unconfirmed; each is mailed a confirmation code through `mailer` after the commit.
 
     An admin creates users in their own company only; the operator names the company (id or name).
     """
     require_admin(actor)
+    now = datetime.now(UTC)
     async with db.write() as conn:
         if actor is not None:
             company_id = actor.company_id
@@ -113,9 +121,12 @@ async def create_user(
         else:
             company_id = (await store.get_company(conn, company)).id
         user = await store.create_user(
-            conn, company_id, email=email, name=name, admin=admin, aliases=aliases, autolink=autolink
+            conn, company_id, email=email, name=name, admin=admin, autolink=autolink
         )
+        pending = await replace_aliases(conn, user, list(aliases), now)
         raw = await store.create_token(conn, user.id) if token else None
+        user = await store.get_user(conn, user.id)
+    await send_codes(mailer, user, pending, web_url)
     return user, raw
 
 
@@ -141,16 +152,24 @@ async def update_user(
     role: str | None = None,
     aliases: Iterable[str] | None = None,
     name: str | None = None,
+    mailer: Mailer | None = None,
+    web_url: str | None = None,
 ) -> User:
-    """Change name, autolink, role or alternative addresses; role and addresses need an admin."""
+    """Change name, autolink, role or alternative addresses; role and addresses need an admin.
+    `aliases` replaces the list: kept addresses keep their state, new ones start unconfirmed and are
+    mailed a code through `mailer` after the commit."""
+    now = datetime.now(UTC)
     async with db.write() as conn:
         user = await _target(conn, actor, ref)
         if actor is not None and not actor.is_admin and (role is not None or aliases is not None):
             raise PermissionDenied("only an admin may change roles and alternative addresses")
         await _keeps_an_admin(conn, user, role)
-        return await store.update_user(
-            conn, user.id, autolink=autolink, role=role, aliases=aliases, name=name
-        )
+        user = await store.update_user(conn, user.id, autolink=autolink, role=role, name=name)
+        pending = [] if aliases is None else await replace_aliases(conn, user, list(aliases), now)
+        if pending or aliases is not None:
+            user = await store.get_user(conn, user.id)
+    await send_codes(mailer, user, pending, web_url)
+    return user
 
 
 async def rotate_address(db: Database, ref: int | str, *, actor: User | None) -> User:

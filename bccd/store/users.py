@@ -53,6 +53,27 @@ class Company:
 
 
 @dataclass(frozen=True, slots=True)
+class Alias:
+    """An alternative sender address (SPEC S5): it counts only once confirmed — by the one-time code
+    mailed to it (`confirmed_by` "code") or by an admin ("user:<id>") or the operator ("operator")."""
+
+    address: str
+    confirmed: bool
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = None
+    expires_at: datetime | None = None  # until when the pending code is good (None: no code pending)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "confirmed": self.confirmed,
+            "confirmed_at": None if self.confirmed_at is None else self.confirmed_at.isoformat(),
+            "confirmed_by": self.confirmed_by,
+            "code_expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: int
     company_id: int
@@ -61,7 +82,8 @@ class User:
     role: str
     autolink: bool
     smart_bcc_local: str
-    aliases: tuple[str, ...]
+    aliases: tuple[str, ...]  # the confirmed alternative addresses: the only ones S5 counts
+    alternatives: tuple[Alias, ...] = ()  # every alternative address, confirmed or not
 
     @property
     def is_admin(self) -> bool:
@@ -84,6 +106,7 @@ class User:
             "role": self.role,
             "autolink": self.autolink,
             "aliases": list(self.aliases),
+            "alternative_addresses": [a.as_json() for a in self.alternatives],
             "smart_bcc_address": self.smart_bcc_address(bcc_domain),
         }
 
@@ -218,21 +241,40 @@ async def company_ids(conn: AsyncConnection) -> list[int]:
     return [int(r[0]) for r in await conn.execute(select(companies.c.id).order_by(companies.c.id))]
 
 
-async def _aliases(conn: AsyncConnection, user_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {uid: [] for uid in user_ids}
+_ALIAS_COLUMNS = (
+    user_addresses.c.address,
+    user_addresses.c.confirmed,
+    user_addresses.c.confirmed_at,
+    user_addresses.c.confirmed_by,
+    user_addresses.c.confirmation_expires_at,
+)
+
+
+def alias_of(row: Any) -> Alias:
+    return Alias(
+        row["address"],
+        bool(row["confirmed"]),
+        row["confirmed_at"],
+        row["confirmed_by"],
+        None if row["confirmed"] else row["confirmation_expires_at"],
+    )
+
+
+async def _aliases(conn: AsyncConnection, user_ids: list[int]) -> dict[int, list[Alias]]:
+    out: dict[int, list[Alias]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return out
     rows = await conn.execute(
-        select(user_addresses.c.user_id, user_addresses.c.address)
-        .where(user_addresses.c.user_id.in_(user_ids), user_addresses.c.confirmed.is_(True))
+        select(user_addresses.c.user_id, *_ALIAS_COLUMNS)
+        .where(user_addresses.c.user_id.in_(user_ids))
         .order_by(user_addresses.c.address)
     )
-    for uid, addr in rows:
-        out[int(uid)].append(addr)
+    for row in rows.mappings():
+        out[int(row["user_id"])].append(alias_of(row))
     return out
 
 
-def _user(row: Any, aliases: list[str]) -> User:
+def _user(row: Any, alternatives: list[Alias]) -> User:
     return User(
         id=int(row["id"]),
         company_id=int(row["company_id"]),
@@ -241,7 +283,8 @@ def _user(row: Any, aliases: list[str]) -> User:
         role=row["role"],
         autolink=bool(row["autolink"]),
         smart_bcc_local=row["smart_bcc_local"],
-        aliases=tuple(aliases),
+        aliases=tuple(a.address for a in alternatives if a.confirmed),
+        alternatives=tuple(alternatives),
     )
 
 
@@ -304,8 +347,8 @@ _OWNER_BY_LOCAL = (
     .where(users.c.smart_bcc_local == bindparam("local"))
 )
 _ALIASES_OF = (
-    select(user_addresses.c.address)
-    .where(user_addresses.c.user_id == bindparam("user_id"), user_addresses.c.confirmed.is_(True))
+    select(*_ALIAS_COLUMNS)
+    .where(user_addresses.c.user_id == bindparam("user_id"))
     .order_by(user_addresses.c.address)
 )
 
@@ -315,7 +358,7 @@ async def owner_by_smart_bcc_local(conn: AsyncConnection, local: str) -> tuple[U
     row = (await conn.execute(_OWNER_BY_LOCAL, {"local": local.lower()})).mappings().first()
     if row is None:
         return None
-    aliases = [r[0] for r in await conn.execute(_ALIASES_OF, {"user_id": row["id"]})]
+    aliases = [alias_of(r) for r in (await conn.execute(_ALIASES_OF, {"user_id": row["id"]})).mappings()]
     company = Company(
         int(row["company_id"]),
         row["company_name"],

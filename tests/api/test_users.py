@@ -77,7 +77,11 @@ async def test_patch_user_rules(api: Api) -> None:
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["role"] == "admin"
-    assert changed.json()["aliases"] == ["bob@home.test"] and changed.json()["autolink"] is False
+    assert changed.json()["autolink"] is False
+    # S5: a new alternative address counts only once confirmed; it is listed as pending meanwhile.
+    assert changed.json()["aliases"] == []
+    [pending] = changed.json()["alternative_addresses"]
+    assert (pending["address"], pending["confirmed"]) == ("bob@home.test", False)
     # A regular user changes their own autolink and name, but not their role or addresses.
     mine = await api.owner.patch(f"/api/v1/users/{w.owner.id}", json={"autolink": False, "name": "Alice A."})
     assert mine.status_code == 200 and mine.json()["autolink"] is False and mine.json()["name"] == "Alice A."
