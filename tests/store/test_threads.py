@@ -214,3 +214,21 @@ async def test_unknown_thread_is_not_found(store_db: Database, world: World) -> 
             await clear_item(conn, 424242, actor="user:1")
         with pytest.raises(NotFound):
             await get_raw(conn, 424242)
+
+
+async def test_sender_authentication_is_stored_per_thread_and_null_when_off(
+    store_db: Database, world: World
+) -> None:
+    """A5 on every backend: the authentication JSON comes back key for key; a draft without it is null."""
+    auth = {
+        "spf": {"result": "pass", "domain": "acme.test"},
+        "dkim": [{"result": "pass", "domain": "acme.test", "selector": "s1"}],
+        "dmarc": {"result": "pass", "policy": "reject", "aligned": ["spf", "dkim"]},
+        "verdict": "pass",
+    }
+    checked = dataclasses.replace(await draft(store_db, world.alice), authentication=auth)
+    unchecked = await draft(store_db, world.carol)
+    first, second = await store(store_db, message("auth"), [checked, unchecked])
+    async with store_db.read() as conn:
+        assert (await get_thread(conn, first.id)).as_json()["authentication"] == auth
+        assert (await get_thread(conn, second.id)).as_json()["authentication"] is None
