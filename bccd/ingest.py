@@ -9,6 +9,7 @@ with the one verdict.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
@@ -42,9 +43,10 @@ from bccd.vocabulary import ITEM_KINDS
 log = get_logger("bccd.ingest")
 
 ITEM_TAG_TYPES = ITEM_KINDS
-# Messages up to this size are parsed on the event loop (~0.3 ms for 6.5 KB); larger ones in a thread, since
-# the stdlib parser needs about a second per 10 MB of short lines.
+# Messages up to this size are parsed on the event loop (~0.3 ms for 6.5 KB); larger ones in the parse
+# process, since the stdlib parser needs about a second per 10 MB of short lines (bccd.parse_cost).
 INLINE_PARSE_MAX_BYTES = 256 * 1024
+HASH_INLINE_MAX_BYTES = 1024 * 1024  # hashing more (~2 ms per MB) happens off the loop
 
 
 class RcptStatus(StrEnum):
@@ -129,6 +131,10 @@ def _forward_json(forward: ForwardDetection | None) -> dict[str, Any] | None:
         "subject": o.subject,
         "date": o.date,
     }
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 def message_row(
@@ -225,7 +231,7 @@ class Ingestor:
         transaction; return after the commit. `client_ip` and `helo` are the connection's, for SPF."""
         started = time.perf_counter()
         accepted_at = datetime.now(UTC)
-        sha256 = hashlib.sha256(raw).hexdigest()
+        sha256 = (await asyncio.to_thread(_sha256, raw)) if len(raw) > HASH_INLINE_MAX_BYTES else _sha256(raw)
         if not parse_inline(raw, INLINE_PARSE_MAX_BYTES):
             # Seconds of pure-Python parsing (or a crafted message's structure, bccd.parse_cost) would stall
             # every other session on this loop, and in a thread it would hold the GIL: another process.

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from bccd.auth import dkim as dkim_module
-from bccd.auth.dkim import DkimResult, signatures, verify_dkim
+from bccd.auth.dkim import DkimResult, header_block, signatures, verify_dkim
 from bccd.auth.dns import AsyncDns
 from tests.auth.conftest import resolver_for
 from tests.auth.signing import publish, rsa_key, sign
@@ -166,3 +166,16 @@ async def test_large_messages_are_verified_off_the_loop(
     [result] = await verify(resolver, raw)
     assert result.result == "pass"
     assert seen and seen[0].startswith("bccd-parse")
+
+
+@pytest.mark.parametrize(
+    ("raw", "head"),
+    [
+        (b"A: 1\r\nB: 2\r\n\r\nbody\n\nmore\r\n", b"A: 1\r\nB: 2\r\n"),  # "\n\n" in the body is not the end
+        (b"A: 1\nB: 2\n\nbody\r\n\r\n", b"A: 1\nB: 2\n"),  # LF-only headers end at the first "\n\n"
+        (b"A: 1\n\nB\r\n\r\nbody", b"A: 1\n"),  # whichever blank line comes first
+        (b"A: 1\r\nB: 2\r\n", b"A: 1\r\nB: 2\r\n"),  # no body: all of it
+    ],
+)
+def test_the_header_block_ends_at_the_first_blank_line(raw: bytes, head: bytes) -> None:
+    assert header_block(raw) == head
