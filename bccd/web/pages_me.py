@@ -1,4 +1,5 @@
-"""Me: my Smart Bcc address (copy, the +deal-42 syntax, rotate), my autolink setting, tokens, sessions."""
+"""Me: my Smart Bcc address (copy, the +deal-42 syntax, rotate), my sender addresses (add one, confirm it
+with the mailed code: S5, issue 11), my autolink setting, tokens, sessions."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from fastapi import Request, Response
 
 from bccd.api.context import Ctx
 from bccd.api.params import MAX_ID
-from bccd.errors import NotFound
-from bccd.services import tokens, users, web_auth
+from bccd.errors import ConfirmationFailed, Conflict, NotFound
+from bccd.services import aliases, tokens, users, web_auth
 from bccd.web.render import page
 from bccd.web.routing import BadForm, see_other, web_router
 from bccd.web.session import Posted, SignedIn, Viewer
@@ -23,6 +24,12 @@ DONE = {
     "autolink_off": "Autolink is off: new mail links contacts only; you pick the deal.",
     "sessions": "Signed out everywhere else.",
     "token_revoked": "Token revoked: it is refused from now on, everywhere.",
+    "alias_sent": "A confirmation code is on its way to that address. Enter it below to confirm the address.",
+    "alias_not_sent": "The address was added, but bccd could not mail it a code. Ask an admin to confirm it, "
+    "or add it again later for a new code.",
+    "alias_confirmed": "Address confirmed: mail you send from it to your Smart Bcc address is filed.",
+    "alias_failed": "That code is wrong or has expired. Add the address again to get a new code.",
+    "alias_refused": "That address cannot be added: it is your login email or already confirmed.",
 }
 
 
@@ -87,6 +94,34 @@ async def autolink(ctx: Ctx, form: Posted) -> Response:
         raise BadForm("autolink is on or off")
     await users.update_user(ctx.db, viewer.user.id, actor=viewer.user, autolink=wanted == "on")
     return see_other(f"/me?done=autolink_{wanted}")
+
+
+@router.post("/me/aliases")
+async def add_alias(ctx: Ctx, form: Posted) -> Response:
+    viewer, fields = form
+    address = fields.get("address", "").strip()
+    if not address:
+        raise BadForm("an address is needed")
+    try:
+        added = await aliases.add_alias(
+            ctx.db, viewer.user.id, address, actor=viewer.user, mailer=ctx.mailer, web_url=ctx.public_url
+        )
+    except (Conflict, ValueError):
+        return see_other("/me?done=alias_refused")
+    return see_other("/me?done=alias_sent" if added.confirmation_sent else "/me?done=alias_not_sent")
+
+
+@router.post("/me/aliases/confirm")
+async def confirm_alias(ctx: Ctx, form: Posted) -> Response:
+    viewer, fields = form
+    address, code = fields.get("address", "").strip(), fields.get("code", "").strip()
+    if not address or not code:
+        raise BadForm("an address and its code are needed")
+    try:
+        await aliases.confirm_alias(ctx.db, viewer.user.id, address, actor=viewer.user, code=code)
+    except (ConfirmationFailed, Conflict, ValueError):
+        return see_other("/me?done=alias_failed")
+    return see_other("/me?done=alias_confirmed")
 
 
 @router.post("/me/tokens")
