@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bccd.never_log import NeverLog, every_company_never_logs, scrub_message_values
 from bccd.services.companies import update_settings
+from bccd.services.threads import list_visible
 from bccd.store.schema import messages
 from bccd.store.users import create_user
 from tests.conftest import AppFactory
@@ -75,6 +76,11 @@ async def test_never_logged_addresses_are_not_stored_in_the_message(make_app: Ap
     assert _addresses(stored["to_addrs"]) == ["dave@other.test"]
     assert stored["forward"]["from"] == [] and stored["forward"]["cc"] == []
     assert HIDDEN.encode() in stored["raw"]  # the raw message is kept as received (documented)
+
+    # The search index holds participants only: the never-logged address finds nothing, a kept one does.
+    assert await list_visible(app.db, actor=world.admin, query="robot") == []
+    assert await list_visible(app.db, actor=world.admin, query="noreply") == []
+    assert [t.id for t in await list_visible(app.db, actor=world.admin, query="carol")] == [t["id"]]
 
 
 async def test_rows_stored_before_the_entry_are_filtered_on_read(make_app: AppFactory) -> None:
