@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -229,8 +230,16 @@ threads = Table(
     # SPEC S3: a byte-identical retry for the same owner is the same thread, enforced by the database.
     UniqueConstraint("owner_id", "message_pk", name="uq_threads_owner_message"),
     CheckConstraint("visibility IN ('private', 'shared')", name="visibility"),
-    Index("ix_threads_company_created", "company_id", "created_at"),
-    Index("ix_threads_owner_created", "owner_id", "created_at"),
+    # Listings walk the newest threads (migration 0009): of a company, of an owner, the unlinked ones.
+    Index("ix_threads_company_id", "company_id", "id"),
+    Index("ix_threads_owner_id", "owner_id", "id"),
+    Index(
+        "ix_threads_unlinked",
+        "company_id",
+        "id",
+        sqlite_where=text("item_id IS NULL"),
+        postgresql_where=text("item_id IS NULL"),
+    ),
 )
 
 thread_participants = Table(

@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Select, bindparam, cast, column, func, literal_column, table, text
+from sqlalchemy import Select, bindparam, cast, column, func, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,12 +46,11 @@ _PG_MAX_POSITION: Final = 16_383
 _WORD = re.compile(r"[^\W_]+")
 _QUERY_WORD = re.compile(r"([^\W_]+)(\*?)")
 
-# Field weights, best first: subject, people, attachment names, body (FTS5 bm25 column weights and
-# PostgreSQL's A-D labels, which ts_rank weighs 1.0, 0.4, 0.2, 0.1).
+# Fields, best first: subject, people, attachment names, body (PostgreSQL's A-D labels, which ts_rank weighs
+# 1.0, 0.4, 0.2, 0.1; on SQLite the fields a match holds a word in score it, see _FTS_SCORE).
 _FIELDS: Final = ("subject", "people", "attachments", "body")
 _PG_WEIGHTS: Final = dict(zip(_FIELDS, "ABCD", strict=True))
 _FTS_COLUMNS: Final = "{subject people attachments body}"
-_BM25: Final = "bm25(thread_search, 0.0, 10.0, 5.0, 3.0, 1.0)"
 
 
 # Letters NFKD does not decompose, read as their base letters (so "tromso" finds "Tromsø").
@@ -236,34 +235,94 @@ class SearchQuery:
         return " & ".join(parts)
 
 
-def ranker(dialect: str, query: SearchQuery, company_id: int) -> Callable[[Select[Any]], Select[Any]]:
-    """Narrows a threads SELECT to the matches of `query` and orders it best first (then newest)."""
-    if dialect == "sqlite":
-        fts = table(TABLE, column("rowid"))
+# A search ranks the newest SEARCH_WINDOW matches the caller may see (all filters applied), not every
+# match (issue 13 target 5): ranking a word that half of a million threads hold cost the whole doclist
+# (FTS5's bm25 counts every match of every phrase, the company's scope phrase included; ts_rank reads each
+# match's document), while the newest matches come off the index in id order and stop at the window.
+# Matches older than the window follow it, newest first, so paging still reaches every match.
+SEARCH_WINDOW: Final = 1000
 
-        def rank_sqlite(stmt: Select[Any]) -> Select[Any]:
-            match = literal_column(TABLE).op("MATCH")(bindparam("thread_search_q", query.fts5(company_id)))
-            return (
-                stmt.join(fts, fts.c.rowid == threads.c.id)
-                .where(match)
-                .order_by(literal_column(_BM25), threads.c.id.desc())
+# SQLite: a match's score is which fields hold a query word — subject 4, people 2, attachment names 1
+# (the body adds nothing: most matches hold the word there). `highlight()` marks the matched words of the
+# current row's column with \x01, a character no indexed text holds (terms() keeps letters and digits);
+# it reads that one row's column, no global statistics. Ties: newest first.
+_HIT = "(instr(highlight(thread_search, {column}, char(1), ''), char(1)) > 0)"
+_FTS_SCORE: Final = " + ".join(
+    f"{_HIT.format(column=i)} * {weight}" for i, weight in ((1, 4), (2, 2), (3, 1))
+)
+
+
+class Ranking:
+    """How a search narrows and orders a threads SELECT whose WHERE holds the listing's filters.
+
+    `ranked`: the newest `SEARCH_WINDOW` visible matches, best first (then newest). `window_bounds`: how
+    many matches the window holds and its oldest id. `older`: the matches older than a thread id, newest
+    first (what follows a full window).
+    """
+
+    def __init__(self, dialect: str, query: SearchQuery, company_id: int) -> None:
+        self._sqlite = dialect == "sqlite"
+        self._query = query
+        self._company_id = company_id
+        self.window = SEARCH_WINDOW
+
+    def _matches(self, stmt: Select[Any], *, score: bool, below: int | None = None) -> Any:
+        """The visible matches, newest first (a SELECT of `id`, and on SQLite `score`)."""
+        if self._sqlite:
+            fts = table(TABLE, column("rowid"))
+            key = fts.c.rowid
+            cols = [key.label("id")]
+            if score:
+                cols.append(literal_column(_FTS_SCORE).label("score"))
+            q: Any = bindparam("thread_search_q", self._query.fts5(self._company_id))
+            found = (
+                select(*cols)
+                .select_from(fts.join(threads, threads.c.id == key))
+                .where(literal_column(TABLE).op("MATCH")(q))
             )
+        else:
+            docs = table(TABLE, column("thread_id"), column("document"))
+            key = docs.c.thread_id
+            tsq = cast(bindparam("thread_search_q", self._query.tsquery(self._company_id)), TSQUERY)
+            found = (
+                select(key.label("id"))
+                .select_from(docs.join(threads, threads.c.id == key))
+                .where(docs.c.document.op("@@")(tsq))
+            )
+        if stmt.whereclause is not None:
+            found = found.where(stmt.whereclause)
+        if below is not None:
+            found = found.where(key < below)
+        return found.order_by(key.desc())
 
-        return rank_sqlite
-    docs = table(TABLE, column("thread_id"), column("document"))
+    def _window(self, stmt: Select[Any], *, score: bool) -> Any:
+        return self._matches(stmt, score=score).limit(self.window).subquery("found")
 
-    def rank_postgres(stmt: Select[Any]) -> Select[Any]:
-        tsq = cast(bindparam("thread_search_q", query.tsquery(company_id)), TSQUERY)
+    def ranked(self, stmt: Select[Any]) -> Select[Any]:
+        found = self._window(stmt, score=self._sqlite)
+        stmt = stmt.join(found, found.c.id == threads.c.id)
+        if self._sqlite:
+            return stmt.order_by(found.c.score.desc(), threads.c.id.desc())
         # Ranked on the words alone: ts_rank weighs how close the query's lexemes sit, and the
         # company lexeme's place in the document says nothing about relevance.
-        words = cast(bindparam("thread_search_words", query.tsquery()), TSQUERY)
-        return (
-            stmt.join(docs, docs.c.thread_id == threads.c.id)
-            .where(docs.c.document.op("@@")(tsq))
-            .order_by(func.ts_rank(docs.c.document, words).desc(), threads.c.id.desc())
+        docs = table(TABLE, column("thread_id"), column("document"))
+        words = cast(bindparam("thread_search_words", self._query.tsquery()), TSQUERY)
+        return stmt.join(docs, docs.c.thread_id == threads.c.id).order_by(
+            func.ts_rank(docs.c.document, words).desc(), threads.c.id.desc()
         )
 
-    return rank_postgres
+    def window_bounds(self, stmt: Select[Any]) -> Select[Any]:
+        found = self._window(stmt, score=False)
+        return select(func.count(), func.min(found.c.id))
+
+    def older(self, stmt: Select[Any], below: int) -> Select[Any]:
+        found = self._matches(stmt, score=False, below=below).subquery("older")
+        return stmt.join(found, found.c.id == threads.c.id).order_by(threads.c.id.desc())
+
+
+def ranker(dialect: str, query: SearchQuery, company_id: int) -> Ranking:
+    """The ranking of `query`'s matches in `company_id` on this backend (see Ranking)."""
+    return Ranking(dialect, query, company_id)
 
 
 # -- schema and backfill (migration 0003) ----------------------------------------------------------------

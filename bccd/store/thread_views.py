@@ -3,7 +3,6 @@ cursor pagination."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from bccd.store.schema import (
     thread_persons,
     threads,
 )
+from bccd.store.search_index import Ranking
 from bccd.store.users import NotFound
 from bccd.thread_models import (
     AuthenticationView,
@@ -222,18 +222,34 @@ async def list_threads(
 async def search_threads(
     conn: AsyncConnection,
     f: ThreadFilter,
-    rank: Callable[[Select[Any]], Select[Any]],
+    rank: Ranking,
     *,
     limit: int = 50,
     offset: int = 0,
 ) -> list[ThreadSummary]:
-    """Threads matching the filter and a search (bccd.store.search_index.ranker), best first (issue 9)."""
-    stmt = rank(_apply_filter(_base(), f)).offset(max(0, offset)).limit(max(1, min(limit, MAX_PAGE)))
-    return await _summaries(conn, stmt)
+    """Threads matching the filter and a search, best first (issue 9): the newest SEARCH_WINDOW visible
+    matches ranked, then older matches newest first (bccd.store.search_index.Ranking)."""
+    limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
+    base = _apply_filter(_base(), f)
+    rows: list[Any] = []
+    if offset < rank.window:
+        rows = list((await conn.execute(rank.ranked(base).offset(offset).limit(limit))).mappings().all())
+    # A short page inside the window means the window held fewer matches than it could: nothing is older.
+    if len(rows) < limit and (offset >= rank.window or offset + len(rows) == rank.window):
+        # The page runs past the end of a full window (or starts after it): older matches follow it.
+        held, oldest = (await conn.execute(rank.window_bounds(base))).one()
+        if held == rank.window and oldest is not None:
+            skip = max(0, offset - rank.window)
+            older = rank.older(base, int(oldest)).offset(skip).limit(limit - len(rows))
+            rows += list((await conn.execute(older)).mappings().all())
+    return await _rows_to_summaries(conn, rows)
 
 
 async def _summaries(conn: AsyncConnection, stmt: Select[Any]) -> list[ThreadSummary]:
-    rows = (await conn.execute(stmt)).mappings().all()
+    return await _rows_to_summaries(conn, list((await conn.execute(stmt)).mappings().all()))
+
+
+async def _rows_to_summaries(conn: AsyncConnection, rows: list[Any]) -> list[ThreadSummary]:
     ids = [int(r["id"]) for r in rows]
     linked_persons = await _ext_ids(conn, thread_persons, "person_id", persons, ids)
     linked_orgs = await _ext_ids(conn, thread_organizations, "organization_id", organizations, ids)

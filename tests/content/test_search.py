@@ -17,6 +17,7 @@ from alembic import command
 from sqlalchemy import text
 
 from bccd.services.threads import list_visible
+from bccd.store import search_index
 from bccd.store.database import Database
 from bccd.store.migrate import alembic_config, upgrade
 from bccd.store.search_index import SearchQuery, terms
@@ -214,3 +215,23 @@ def test_words_and_queries() -> None:
     parsed = SearchQuery.parse("Offer* offer OFFER 2024")
     assert parsed.words == (("offer", True), ("offer", False), ("2024", False))
     assert not SearchQuery.parse("*** ---")
+
+
+async def test_the_newest_visible_matches_are_ranked_and_older_ones_follow(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 target 5: a search ranks the newest SEARCH_WINDOW matches the caller may see; older
+    matches follow newest first, so every match is still reached, and pages neither repeat nor skip."""
+    ids, w = corpus.ids, corpus.world
+    # Alice sees offer (subject), lunch (body) and bob_shared (subject); bob_private is not hers to see.
+    assert await _search(corpus, w.alice, "proposal") == [ids["bob_shared"], ids["offer"], ids["lunch"]]
+    monkeypatch.setattr(search_index, "SEARCH_WINDOW", 2)
+    # The window is the two newest she may see (bob_private takes no place in it): bob_shared and lunch,
+    # ranked; offer is older than the window and follows it, though its subject holds the word.
+    full = await _search(corpus, w.alice, "proposal")
+    assert full == [ids["bob_shared"], ids["lunch"], ids["offer"]]
+    for size in (1, 2):
+        pages = [await _search(corpus, w.alice, "proposal", limit=size, offset=o) for o in range(0, 4, size)]
+        assert [t for page in pages for t in page] == full
+    monkeypatch.setattr(search_index, "SEARCH_WINDOW", 1)
+    assert await _search(corpus, w.alice, "proposal") == [ids["bob_shared"], ids["lunch"], ids["offer"]]
