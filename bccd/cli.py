@@ -128,7 +128,12 @@ async def cmd_company_create(args: argparse.Namespace, settings: Settings, db: D
     company = await companies.create_company(
         db, args.name, sender_policy=args.sender_policy, never_log=args.never_log or ()
     )
-    data = {"id": company.id, "name": company.name, "sender_policy": company.sender_policy}
+    data = {
+        "id": company.id,
+        "name": company.name,
+        "sender_policy": company.sender_policy,
+        "sender_auth": company.sender_auth,
+    }
     _emit(args, data, f"company {company.id} created: {company.name}")
 
 

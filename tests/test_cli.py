@@ -52,6 +52,7 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
 
 def _world(cli: Cli, tmp_path: Path) -> dict[str, Any]:
     company = cli.json("company", "create", "--name", "Acme")
+    assert company["sender_auth"] == "record"  # A1: the default for a new company, shown at creation
     owner = cli.json(
         "user",
         "create",
