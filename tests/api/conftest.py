@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bccd.api.app import create_api
-from bccd.api.service import api_context
-from bccd.app import BccdApp
-from bccd.store.users import create_token
-from tests.api.support import ROLES, Api
+from tests.api.support import Api, api_for
 from tests.conftest import app_settings, copy_sqlite_template
-from tests.helpers import seed_world
 
 
 @pytest.fixture
@@ -25,14 +19,5 @@ def api_db_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def api(api_db_url: str) -> AsyncIterator[Api]:
-    app = BccdApp(app_settings(api_db_url))
-    await app.start()
-    try:
-        world = await seed_world(app.db)
-        async with app.db.write() as conn:
-            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
-        transport = httpx.ASGITransport(app=create_api(api_context(app)))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bccd.test") as client:
-            yield Api(app, world, client, tokens)
-    finally:
-        await app.stop()
+    async with api_for(app_settings(api_db_url)) as api:
+        yield api

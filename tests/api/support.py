@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from bccd.api.app import create_api
+from bccd.api.service import api_context
 from bccd.app import BccdApp
 from bccd.config import Settings
-from tests.helpers import BCC_DOMAIN, World, make_mail, send
+from bccd.store.users import create_token
+from tests.helpers import BCC_DOMAIN, World, make_mail, seed_world, send
 
 ROLES = ("owner", "colleague", "admin", "outsider")
 
@@ -101,3 +106,30 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["error"] == code, body
     assert isinstance(body["detail"], str) and body["detail"], body
     return body
+
+
+Seeded = tuple[BccdApp, World, dict[str, str], httpx.ASGITransport]
+
+
+@asynccontextmanager
+async def seeded_app(settings: Settings) -> AsyncIterator[Seeded]:
+    """A started app on `settings` with the seeded world, a token per role and an in-process transport to
+    its API; stopped afterwards."""
+    app = BccdApp(settings)
+    await app.start()
+    try:
+        world = await seed_world(app.db)
+        async with app.db.write() as conn:
+            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
+        yield app, world, tokens, httpx.ASGITransport(app=create_api(api_context(app)))
+    finally:
+        await app.stop()
+
+
+@asynccontextmanager
+async def api_for(settings: Settings) -> AsyncIterator[Api]:
+    """`seeded_app` with one client (callers pick their token with Api.as_)."""
+    async with seeded_app(settings) as (app, world, tokens, transport), httpx.AsyncClient(
+        transport=transport, base_url="http://bccd.test"
+    ) as client:
+        yield Api(app, world, client, tokens)

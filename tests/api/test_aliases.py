@@ -9,19 +9,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bccd.api.app import create_api
-from bccd.api.service import api_context
-from bccd.app import BccdApp
-from bccd.config import OutboundSettings
+from bccd.config import OutboundSettings, Settings
 from bccd.store.schema import user_addresses
-from bccd.store.users import create_token
-from tests.api.support import ROLES, Api, assert_error
+from tests.api.support import Api, api_for, assert_error
 from tests.conftest import app_settings, copy_sqlite_template
-from tests.helpers import make_mail, seed_world, send, threads_of
+from tests.helpers import make_mail, send, threads_of
 from tests.relay import Relay, free_port
 
 WORK = "alice@work.test"
@@ -33,27 +28,17 @@ def relay() -> Iterator[Relay]:
         yield r
 
 
-async def _api(url: str, outbound: dict[str, object] | None) -> AsyncIterator[Api]:
+def _settings(url: str, outbound: dict[str, object] | None) -> Settings:
     settings = app_settings(url)
-    if outbound is not None:
-        settings = settings.model_copy(update={"outbound": OutboundSettings.model_validate(outbound)})
-    app = BccdApp(settings)
-    await app.start()
-    try:
-        world = await seed_world(app.db)
-        async with app.db.write() as conn:
-            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
-        transport = httpx.ASGITransport(app=create_api(api_context(app)))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bccd.test") as client:
-            yield Api(app, world, client, tokens)
-    finally:
-        await app.stop()
+    if outbound is None:
+        return settings
+    return settings.model_copy(update={"outbound": OutboundSettings.model_validate(outbound)})
 
 
 @pytest.fixture
 async def api(relay: Relay, sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Api]:
     url = copy_sqlite_template(sqlite_template, tmp_path / "bccd.sqlite3")
-    async for a in _api(url, relay.outbound()):
+    async with api_for(_settings(url, relay.outbound())) as a:
         yield a
 
 
@@ -176,7 +161,7 @@ async def test_without_a_working_relay_nothing_is_sent(sqlite_template: Path, tm
     dead = {"host": "127.0.0.1", "port": free_port(), "starttls": False}  # nothing listens there
     for name, outbound in (("none", None), ("dead", dead)):
         url = copy_sqlite_template(sqlite_template, tmp_path / f"{name}.sqlite3")
-        async for api in _api(url, outbound):
+        async with api_for(_settings(url, outbound)) as api:
             me = api.world.owner.id
             added = await api.owner.post(f"/api/v1/users/{me}/aliases", json={"address": WORK})
             assert added.status_code == 201, added.text

@@ -62,3 +62,8 @@ def publish_acme(dns: DnsServer, *, spf: str | None = SPF_PASS, dmarc: str | Non
 
 def signed_mail(domain: str = "acme.test", *, key_name: str = "default", **mail: Any) -> bytes:
     return sign(make_mail(**mail), domain, "s1", rsa_key(key_name))
+
+
+def tampered_mail() -> bytes:
+    """Mail signed by acme.test whose body was changed after signing: its signature cannot verify."""
+    return signed_mail(body="Pay 100.\n").replace(b"Pay 100.", b"Pay 900.")

@@ -26,6 +26,7 @@ from tests.auth.smtp_support import (
     auth_world,
     publish_acme,
     signed_mail,
+    tampered_mail,
 )
 from tests.conftest import AppFactory, app_settings, copy_sqlite_template
 from tests.dnsserver import DnsServer
@@ -142,7 +143,7 @@ class TestA1Dkim:
     ) -> None:
         w = await auth_world(make_app, dns_server)
         publish_acme(dns_server, spf=None)
-        tampered = signed_mail(body="Pay 100.\n").replace(b"Pay 100.", b"Pay 900.")
+        tampered = tampered_mail()
         assert (await w.send(tampered))[0] == 250
         auth = await w.only_authentication()
         assert auth["dkim"] == [{"result": "fail", "domain": "acme.test", "selector": "s1"}]

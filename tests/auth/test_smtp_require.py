@@ -21,6 +21,7 @@ from tests.auth.smtp_support import (
     auth_world,
     publish_acme,
     signed_mail,
+    tampered_mail,
 )
 from tests.conftest import AppFactory
 from tests.dnsserver import DnsServer
@@ -82,7 +83,7 @@ class TestA2RequireRefusesUnauthenticatedMail:
     ) -> None:
         w = await _require(make_app, dns_server)
         publish_acme(dns_server, spf=None)
-        tampered = signed_mail(body="Pay 100.\n").replace(b"Pay 100.", b"Pay 900.")
+        tampered = tampered_mail()
         code, message = await w.send(tampered)
         assert (code, message[:6]) == (550, "5.7.20")
 
@@ -91,7 +92,7 @@ class TestA2RequireRefusesUnauthenticatedMail:
     ) -> None:
         w = await _require(make_app, dns_server)
         publish_acme(dns_server, spf=SPF_FAIL)
-        tampered = signed_mail(body="Pay 100.\n").replace(b"Pay 100.", b"Pay 900.")
+        tampered = tampered_mail()
         code, message = await w.send(tampered)
         assert (code, message[:6]) == (550, "5.7.26")
 

@@ -11,13 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bccd.api.app import create_api
-from bccd.api.service import api_context
 from bccd.app import BccdApp
 from bccd.config import Settings
 from bccd.services import webhooks
-from bccd.store.users import create_token
-from tests.api.support import ROLES
+from tests.api.support import seeded_app
 from tests.helpers import BCC_DOMAIN, World, seed_world
 from tests.webhooks.receiver import Receiver
 
@@ -79,30 +76,24 @@ async def api_client(
     url: str, **webhook: Any
 ) -> AsyncIterator[tuple[BccdApp, World, dict[str, httpx.AsyncClient]]]:
     """The app, its seeded world and one in-process API client per role (plus `anonymous`)."""
-    app = BccdApp(hook_settings(url, **webhook))
-    await app.start()
-    try:
-        world = await seed_world(app.db)
-        async with app.db.write() as conn:
-            tokens = {role: await create_token(conn, getattr(world, role).id) for role in ROLES}
-        transport = httpx.ASGITransport(app=create_api(api_context(app)))
-        async with AsyncExitStack() as stack:
-            clients = {
-                role: await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        transport=transport,
-                        base_url="http://bccd.test",
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
+    async with (
+        seeded_app(hook_settings(url, **webhook)) as (app, world, tokens, transport),
+        AsyncExitStack() as stack,
+    ):
+        clients = {
+            role: await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=transport,
+                    base_url="http://bccd.test",
+                    headers={"Authorization": f"Bearer {token}"},
                 )
-                for role, token in tokens.items()
-            }
-            clients["anonymous"] = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://bccd.test")
             )
-            yield app, world, clients
-    finally:
-        await app.stop()
+            for role, token in tokens.items()
+        }
+        clients["anonymous"] = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://bccd.test")
+        )
+        yield app, world, clients
 
 
 async def settled(db: Any, endpoint_id: int, *, within: float = 10.0) -> list[dict[str, Any]]:
