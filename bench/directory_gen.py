@@ -58,6 +58,25 @@ def lines(
         )
 
 
+def single_open_deal_persons(*, persons: int, organizations: int, deals: int, seed: int = 13) -> list[int]:
+    """The persons whose only open deal (as contact or participant) is their own deal i: a mail from one
+    of them links by L6. Replays `lines` without building JSON."""
+    rng = random.Random(seed)
+    open_deals: dict[int, int] = {}  # person -> open deals they are in
+    own_open: set[int] = set()
+    for i in range(deals):
+        parts = {rng.randrange(persons) for _ in range(2)} if persons else set()
+        status = STATUSES[rng.randrange(len(STATUSES))]
+        if status != "open" or not persons:
+            continue
+        contact = i % persons
+        for who in parts | {contact}:
+            open_deals[who] = open_deals.get(who, 0) + 1
+        if contact == i:
+            own_open.add(i)
+    return sorted(p for p in own_open if open_deals.get(p) == 1)
+
+
 def write(path: Path, company: int | str, **sizes: int) -> int:
     """Write the directory to `path`; returns the number of lines."""
     count = 0

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench import directory_gen
-from bench.smtp_throughput import _reply, make_corpus, wait_port
+from bench.smtp_throughput import _reply, make_corpus, wait_port, wire
 from tests.processes import CLI, bootstrap, cli_json, free_port, serve_env
 
 TARGET_MAX_S = 1.0
@@ -45,7 +45,7 @@ async def _sender(
         writer.write(f"MAIL FROM:<alice@acme.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
         for _ in range(3):
             await _reply(reader)
-        writer.write(raw.replace(b"\n", b"\r\n") + b".\r\n")
+        writer.write(wire(raw))
         sent = time.perf_counter()
         reply = await _reply(reader)
         assert reply.startswith(b"250"), reply

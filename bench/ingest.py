@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import directory_gen
-from bench.smtp_throughput import _reply, wait_port
+from bench.smtp_throughput import _reply, wait_port, wire
 from tests.helpers import forward_as_attachment, make_mail
 from tests.processes import CLI, bootstrap, free_port, serve_env
 
@@ -33,11 +33,18 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / CLK_TCK
 
 
-def corpus(n: int, persons: int, organizations: int) -> list[bytes]:
+def corpus(n: int, persons: int, organizations: int, deals: int | None = None) -> list[bytes]:
+    """`n` forwards of mails from directory persons. With `deals`, only persons whose one open deal is their
+    own (directory_gen.single_open_deal_persons), so every message links by L6."""
+    senders = (
+        directory_gen.single_open_deal_persons(persons=persons, organizations=organizations, deals=deals)
+        if deals
+        else list(range(persons))
+    )
     pad = "We discussed the proposal and the numbers look right. " * 6 + "\n"
     out = []
     for i in range(n):
-        who = (i * 7919) % persons  # deal `who` has person `who` as its contact
+        who = senders[(i * 7919) % len(senders)]  # deal `who` has person `who` as its contact
         original = make_mail(
             sender=f"Carol <{directory_gen.person_address(who, organizations)}>",
             to="Alice <alice@acme.test>",
@@ -57,7 +64,7 @@ async def _client(port: int, rcpt: str, mails: list[bytes], eod: list[float]) ->
         writer.write(f"MAIL FROM:<alice@acme.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
         for _ in range(3):
             await _reply(reader)
-        writer.write(raw.replace(b"\n", b"\r\n") + b".\r\n")
+        writer.write(wire(raw))
         sent = time.perf_counter()
         reply = await _reply(reader)
         assert reply.startswith(b"250"), reply
@@ -84,6 +91,22 @@ async def drive(port: int, rcpt: str, mails: list[bytes], clients: int, pid: int
         "eod_p99_ms": round(eod[max(0, int(len(eod) * 0.99) - 1)] * 1000, 2),
         "cpu_ms_per_msg": round(cpu * 1000 / len(mails), 2) if pid else None,
     }
+
+
+def linked_share(env: dict[str, str], company_id: int, sample: int = 200) -> float:
+    """The share of the newest threads linked to their deal. The corpus is built so every message links by
+    L6: a lower figure means the bench measured a cheaper path than the one it claims (in 2026-12 every
+    forward was mangled on the wire to CR CR LF, detected as no forward, and nothing was linked)."""
+    done = subprocess.run(
+        [*CLI, "threads", "list", "--company", str(company_id), "--limit", str(sample), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    threads = json.loads(done.stdout)["threads"]
+    linked = sum(1 for t in threads if t["decision"]["outcome"] == "linked")
+    return round(linked / max(1, len(threads)), 3)
 
 
 def sink(mails: list[bytes], clients: int) -> dict[str, Any]:
@@ -122,7 +145,7 @@ def bccd_runs(
     path.unlink()
     results: dict[int, dict[str, Any]] = {}
     for n in workers:
-        mails = corpus(messages, sizes["persons"], sizes["organizations"])
+        mails = corpus(messages, sizes["persons"], sizes["organizations"], sizes["deals"])
         server = subprocess.Popen([*CLI, "serve", "--workers", str(n)], env=env)
         try:
             result = asyncio.run(
@@ -132,5 +155,6 @@ def bccd_runs(
             server.send_signal(signal.SIGTERM)
             server.wait()
         result["import_records_per_s"] = round(imported["total"] / import_s)
+        result["linked_share"] = linked_share(env, user["company_id"])
         results[n] = result
     return results

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -33,6 +34,15 @@ async def wait_port(port: int) -> None:
         except OSError:
             await asyncio.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+def wire(raw: bytes) -> bytes:
+    """A message as DATA puts it on the wire: every line ending CRLF (never CR CR LF: generated mail may
+    already use CRLF), leading dots doubled (RFC 5321 4.5.2), and the terminating dot line."""
+    lines = re.sub(rb"\r?\n", b"\r\n", raw)
+    if not lines.endswith(b"\r\n"):
+        lines += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", lines) + b".\r\n"
 
 
 async def _reply(reader: asyncio.StreamReader) -> bytes:
@@ -57,7 +67,7 @@ async def client(port: int, rcpt: str, messages: list[bytes], latencies: list[fl
         assert (await _reply(reader)).startswith(b"250")
         writer.write(b"DATA\r\n")
         assert (await _reply(reader)).startswith(b"354")
-        writer.write(raw.replace(b"\n", b"\r\n") + b".\r\n")
+        writer.write(wire(raw))
         reply = await _reply(reader)
         assert reply.startswith(b"250"), reply
         latencies.append(time.perf_counter() - started)
