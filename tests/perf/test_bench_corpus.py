@@ -27,7 +27,8 @@ def test_the_bench_forward_is_still_a_forward_after_the_wire() -> None:
     sizes = {"persons": 500, "organizations": 100, "deals": 500}
     for raw in corpus(5, **sizes):
         _, forward = parse_and_detect(_unwire(wire(raw)))
-        assert forward is not None and forward.original.from_[0].address.startswith("carol")
+        assert forward is not None and forward.original is not None
+        assert forward.original.from_[0].address.startswith("carol")
 
 
 def test_single_open_deal_persons_match_the_generated_directory() -> None:
