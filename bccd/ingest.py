@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bccd.auth.evaluate import SenderAuthenticator
 from bccd.auth.verdict import DNS_TEMPERROR, TEMPERROR, Authentication
 from bccd.linker import ExplicitTarget, LinkInput, decide_links
@@ -35,9 +33,10 @@ from bccd.participants import Exclusions, collect_participants, forwarded_by_own
 from bccd.sender_policy import SenderClass, sender_class
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
-from bccd.store.directory import item_fact, items_for_persons, persons_by_addresses
+from bccd.store.hot_reads import Facts
+from bccd.store.hot_reads import facts as hot_facts
 from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft
-from bccd.store.users import Company, User, company_addresses, owner_by_smart_bcc_local
+from bccd.store.users import Company, User
 from bccd.vocabulary import ITEM_KINDS
 
 log = get_logger("bccd.ingest")
@@ -204,8 +203,8 @@ class Ingestor:
         local, tag, domain = parts
         if domain not in self._bcc_domains:
             return RcptResolution(RcptStatus.FOREIGN_DOMAIN)
-        async with self._db.read() as conn:
-            found = await owner_by_smart_bcc_local(conn, local)
+        async with hot_facts(self._db) as facts:
+            found = await facts.owner_by_smart_bcc_local(local)
         if found is None:
             return RcptResolution(RcptStatus.UNKNOWN_ADDRESS)
         owner, company = found
@@ -213,8 +212,8 @@ class Ingestor:
 
     async def sender_class(self, recipient: Recipient, mail_from: str | None) -> SenderClass:
         """Which recipients one transaction may hold (S5 without silent drops, bccd.sender_policy)."""
-        async with self._db.read() as conn:
-            return await sender_class(conn, recipient.company, recipient.owner, mail_from)
+        async with hot_facts(self._db) as facts:
+            return await sender_class(facts, recipient.company, recipient.owner, mail_from)
 
     async def deliver(
         self,
@@ -245,7 +244,7 @@ class Ingestor:
         drafts: list[ThreadDraft] = []
         refusal: str | None = None
         retry: str | None = None
-        async with self._db.read() as conn:
+        async with hot_facts(self._db) as facts:
             for rcpt in by_owner.values():
                 company = rcpt.company
                 if company.sender_auth == "require":
@@ -266,7 +265,7 @@ class Ingestor:
                         else:
                             refusal = refusal or refused
                         continue
-                if not await self._sender_allowed(conn, company, rcpt.owner, mail_from, parsed, auth):
+                if not await self._sender_allowed(facts, company, rcpt.owner, mail_from, parsed, auth):
                     log.info(
                         "sender_refused",
                         owner=rcpt.owner.id,
@@ -276,7 +275,7 @@ class Ingestor:
                     continue
                 drafts.append(
                     await self._draft(
-                        conn,
+                        facts,
                         company,
                         rcpt,
                         parsed,
@@ -337,7 +336,7 @@ class Ingestor:
 
     async def _sender_allowed(
         self,
-        conn: AsyncConnection,
+        facts: Facts,
         company: Company,
         owner: User,
         mail_from: str | None,
@@ -350,7 +349,7 @@ class Ingestor:
         if company.sender_policy == "any":
             return True
         allowed = (
-            owner.addresses if company.sender_policy == "owner" else await company_addresses(conn, company.id)
+            owner.addresses if company.sender_policy == "owner" else await facts.company_addresses(company.id)
         )
         senders = {a.address for a in parsed.from_}
         envelope = normalize_address(mail_from or "")
@@ -369,7 +368,7 @@ class Ingestor:
 
     async def _draft(
         self,
-        conn: AsyncConnection,
+        facts: Facts,
         company: Company,
         rcpt: Recipient,
         parsed: ParsedMessage,
@@ -386,11 +385,11 @@ class Ingestor:
             parsed, forward, owner_is_forwarder=by_owner, exclusions=exclusions
         )
         addresses = tuple(dict.fromkeys(p.address for p in participants))
-        persons = await persons_by_addresses(conn, company.id, addresses)
-        item_facts = await items_for_persons(conn, company.id, [p.id for p in persons])
+        persons = await facts.persons_by_addresses(company.id, addresses)
+        item_facts = await facts.items_for_persons(company.id, [p.id for p in persons])
         target_item = None
         if rcpt.target is not None:
-            target_item = await item_fact(conn, company.id, rcpt.target.type, rcpt.target.external_id)
+            target_item = await facts.item_fact(company.id, rcpt.target.type, rcpt.target.external_id)
         decision = decide_links(
             LinkInput(
                 participant_addresses=addresses,

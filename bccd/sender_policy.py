@@ -13,11 +13,14 @@ allowed, so refusals (`550 5.7.1`) stay at DATA.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import Protocol
 
 from bccd.mail.addresses import normalize_address
-from bccd.store.users import Company, User, company_addresses
+from bccd.store.users import Company, User
+
+
+class CompanyAddresses(Protocol):
+    async def company_addresses(self, company_id: int) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class SenderClass:
 
 
 async def sender_class(
-    conn: AsyncConnection, company: Company, owner: User, mail_from: str | None
+    facts: CompanyAddresses, company: Company, owner: User, mail_from: str | None
 ) -> SenderClass:
     require = company.sender_auth == "require"
     if company.sender_policy == "any":
@@ -43,7 +46,7 @@ async def sender_class(
         return SenderClass(accepted=False, scope=scope, require=True)
     envelope = normalize_address(mail_from or "")
     if envelope is not None:
-        allowed = owner.addresses if scope[0] == "owner" else await company_addresses(conn, company.id)
+        allowed = owner.addresses if scope[0] == "owner" else await facts.company_addresses(company.id)
         if envelope in allowed:
             return SenderClass(accepted=True)
     return SenderClass(accepted=False, scope=scope)

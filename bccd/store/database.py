@@ -7,6 +7,7 @@ every write transaction starts with `BEGIN IMMEDIATE` so two writers never deadl
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from bccd.health import WriteHealth, is_storage_failure
 from bccd.store import sqlite_inline
 
 SQLITE_READERS = 32
+SQLITE_RAW_READERS = 16  # idle plain connections kept for raw_read (bccd.store.hot_reads)
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # other processes (CLI, a second worker) may hold the write lock briefly
 
 
@@ -32,8 +34,11 @@ class Database:
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock()
         self.write_health = WriteHealth()
+        self._sqlite_path = ""
+        self._raw_idle: list[sqlite3.Connection] = []
         if self.is_sqlite:
             path = parsed.database or ""
+            self._sqlite_path = path
             if not path or path == ":memory:":
                 raise ValueError("bccd needs an SQLite database file (durability, S2), not :memory:")
 
@@ -83,6 +88,33 @@ class Database:
             yield conn
             await conn.rollback()
 
+    @asynccontextmanager
+    async def raw_read(self) -> AsyncIterator[sqlite3.Connection]:
+        """SQLite only: a plain read-only sqlite3 connection in one snapshot (`BEGIN` … `ROLLBACK`), for
+        the few statements every delivery runs (bccd.store.hot_reads) without SQLAlchemy's per-statement
+        cost. Statements on it run on the event loop: use it only for small indexed reads."""
+        if not self.is_sqlite:
+            raise RuntimeError("raw_read is for SQLite databases")
+        conn = self._raw_idle.pop() if self._raw_idle else None
+        if conn is None:
+            conn = await asyncio.to_thread(
+                sqlite_inline.open_connection, self._sqlite_path, SQLITE_BUSY_TIMEOUT_MS, True
+            )
+        healthy = False
+        try:
+            conn.execute("BEGIN")
+            yield conn
+            healthy = True
+        finally:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                healthy = False
+            if healthy and len(self._raw_idle) < SQLITE_RAW_READERS:
+                self._raw_idle.append(conn)
+            else:
+                conn.close()
+
     async def ping(self) -> bool:
         try:
             async with self.read() as conn:
@@ -92,6 +124,8 @@ class Database:
         return True
 
     async def close(self) -> None:
+        while self._raw_idle:
+            self._raw_idle.pop().close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -200,7 +200,8 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def _open(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.Connection:
+def open_connection(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.Connection:
+    """A plain sqlite3 connection with bccd's pragmas (WAL, synchronous=FULL, foreign keys)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _enable_wal(conn, busy_timeout_ms / 1000)
@@ -213,5 +214,5 @@ def _open(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.
 
 async def connect(path: str, *, busy_timeout_ms: int, query_only: bool = False) -> InlineConnection:
     """Open (in a thread: it may create the file and recover a WAL) with bccd's pragmas set."""
-    conn = await asyncio.to_thread(_open, path, busy_timeout_ms, query_only)
+    conn = await asyncio.to_thread(open_connection, path, busy_timeout_ms, query_only)
     return InlineConnection(conn, busy_timeout_ms)

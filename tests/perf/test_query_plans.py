@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, event, text
 
 from bccd.ingest import Ingestor, RcptStatus
 from bccd.services.threads import list_visible
+from bccd.store import hot_reads
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.schema import metadata
@@ -51,7 +52,15 @@ def _capture(db: Database) -> list[tuple[str, Any]]:
 
     for engine in {id(db.writer): db.writer, id(db.reader): db.reader}.values():
         event.listen(engine.sync_engine, "before_cursor_execute", hook)
+    # The delivery path's plain sqlite3 reads (bccd.store.hot_reads) bypass SQLAlchemy's events.
+    hot_reads.statement_observers.append(lambda sql, params: seen.append((sql, tuple(params))))
     return seen
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_observers() -> Iterator[None]:
+    yield
+    hot_reads.statement_observers.clear()
 
 
 def _pg_full_walks(node: dict[str, Any]) -> list[str]:
@@ -127,6 +136,9 @@ async def test_every_ingest_statement_is_an_index_seek(populated: Database) -> N
     finally:
         await commits.stop()
     assert len(seen) > 10, "the capture hook saw the ingest statements"
+    joined = " ".join(s for s, _ in seen)
+    for table in ("user_addresses", "person_emails", "item_participants"):  # RCPT, S5 and linker reads
+        assert table in joined, f"no statement on {table} was captured"
     bad = await _full_scans(db, seen)
     assert not bad, "\n".join(bad)
 
