@@ -22,6 +22,7 @@ from bccd.logs import error_fields, get_logger
 from bccd.metrics import Metrics
 from bccd.smtp import replies
 from bccd.smtp.aiosmtpd_compat import CompatSMTP
+from bccd.smtp.command_addr import plain_angle_addr
 from bccd.smtp.data import DataProblem, read_data
 from bccd.smtp.gate import ConnectionGate, Refusal
 from bccd.smtp.session import CommandBudget, SessionState
@@ -172,6 +173,16 @@ class SmartBccHandler:
 
 class BccdSMTP(CompatSMTP):
     """aiosmtpd's protocol with bccd's caps, deadlines, budgets and reply texts."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """A plain `<local@domain>` without the stdlib header parser (bccd.smtp.command_addr)."""
+        plain = plain_angle_addr(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        local = plain[0].rpartition("@")[0]
+        if self.local_part_limit and len(local) > self.local_part_limit:
+            return None, None
+        return plain
 
     def __init__(
         self,
