@@ -709,3 +709,25 @@ def test_arbitrary_header_text_never_raises(subject: str, sender: str, charset: 
         f"Subject: {subject}\r\nFrom: {sender}\r\nContent-Type: text/plain; charset={charset}\r\n\r\nx"
     ).encode("utf-8", "surrogatepass")
     assert_sane(parse_message(raw), raw)
+
+
+def test_an_enclosed_message_is_hashed_with_its_header_lines_as_received() -> None:
+    """The enclosed message's bytes are regenerated from the tree with each header line kept as received
+    (no refolding), so for LF mail they are the source bytes themselves."""
+    enclosed = (
+        b"From: Carol <carol@example.org>\n"
+        b"Subject: a subject folded\n   where the sender folded it, not where a generator would\n"
+        b"X-Long: " + b"word " * 30 + b"\n"
+        b"\n"
+        b"Hello.\n"
+    )
+    raw = (
+        b"From: alice@acme.test\nTo: bcc@bcc.test\nSubject: Fwd\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain\n\nsee below\n'
+        b"--b1\nContent-Type: message/rfc822\n\n" + enclosed + b"--b1--\n"
+    )
+    (attachment,) = parse_message(raw).attachments
+    assert attachment.content_type == "message/rfc822"
+    # the line break before --b1 belongs to the boundary
+    assert attachment.sha256 == hashlib.sha256(enclosed[:-1]).hexdigest()
+    assert attachment.size == len(enclosed) - 1

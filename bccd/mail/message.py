@@ -8,9 +8,11 @@ other part. Forwarded originals stay in ``message`` for the forward detector to 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
 from email.utils import parsedate_tz
@@ -314,12 +316,28 @@ def _children(part: Message) -> list[Message]:
     return [child for child in payload if isinstance(child, Message)] if isinstance(payload, list) else []
 
 
+class _SourceHeaders(BytesGenerator):
+    """Regenerates a parsed message with each header line as received. compat32's generator refolds every
+    header through email.header.Header, which cost as much as parsing the whole message (issue 13)."""
+
+    def _write_headers(self, msg: Message) -> None:
+        linesep = self.policy.linesep if self.policy is not None else "\n"
+        for name, value in msg.raw_items():
+            if isinstance(value, str):
+                self.write(f"{name}: {value}{linesep}")
+            else:
+                self.write(self.policy.fold(name, value))
+        self.write(linesep)
+
+
 def _enclosed_bytes(children: list[Message]) -> bytes:
     """The bytes of an enclosed message, regenerated: compat32 keeps the tree, not the source slice."""
     chunks: list[bytes] = []
     for child in children:
+        out = io.BytesIO()
         try:
-            chunks.append(child.as_bytes())
+            _SourceHeaders(out, mangle_from_=False, policy=compat32).flatten(child)
+            chunks.append(out.getvalue())
         except Exception:  # a tree cut short by a limit may not regenerate; hash what does
             chunks.append(b"")
     return b"\n".join(chunks)
