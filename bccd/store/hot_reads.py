@@ -6,10 +6,11 @@ costs more Python time in connection checkout, compilation lookup, parameter and
 SQLite takes to answer it: together they were about a third of the CPU of a delivery.
 
 `SqlaFacts` answers them with the store's own functions (bccd.store.users, bccd.store.directory) on an
-SQLAlchemy connection: it is the reference, and what PostgreSQL uses. `SqliteFacts` answers the same
-questions with hand-written SQL on a plain `sqlite3` connection held for this purpose (Database.raw_read):
-one `BEGIN` … `ROLLBACK` snapshot per use, statements prepared once by sqlite3's statement cache, rows
-turned into the store's records by hand. tests/store/test_hot_reads.py runs both on the same data and
+SQLAlchemy connection: it is the reference. `SqliteFacts` answers the same questions with hand-written
+SQL on a plain `sqlite3` connection held for this purpose (Database.raw_read): one `BEGIN` … `ROLLBACK`
+snapshot per use, statements prepared once by sqlite3's statement cache, rows turned into the store's
+records by hand. `AsyncpgFacts` runs the same statements (array parameters instead of `IN` lists) on the
+asyncpg connection under a pooled SQLAlchemy one. tests/store/test_hot_reads.py runs both on the same data and
 requires equal answers; tests/perf/test_query_plans.py requires every statement here to be an index seek.
 """
 
@@ -117,10 +118,10 @@ def _participants_sql(n: int) -> str:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    """A timestamp as SQLAlchemy's SQLite DateTime stores it (naive UTC text), tz-aware (UtcDateTime)."""
+    """A timestamp as SQLite stores it (naive UTC text) or asyncpg returns it, tz-aware (UtcDateTime)."""
     if value is None:
         return None
-    parsed = datetime.fromisoformat(str(value))
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -138,6 +139,48 @@ def _item(row: Sequence[Any], participants: frozenset[int]) -> ItemFact:
     )
 
 
+def _owner(row: Sequence[Any], alias_rows: Iterable[Sequence[Any]]) -> tuple[User, Company]:
+    """`_OWNER`'s row and `_ALIASES`' rows as the store's records (bccd.store.users._user)."""
+    aliases = [
+        Alias(
+            address,
+            bool(confirmed),
+            _timestamp(confirmed_at),
+            confirmed_by,
+            None if confirmed else _timestamp(exp),
+        )
+        for address, confirmed, confirmed_at, confirmed_by, exp in alias_rows
+    ]
+    user = User(
+        id=int(row[0]),
+        company_id=int(row[1]),
+        name=row[2],
+        email=row[3],
+        role=row[4],
+        autolink=bool(row[5]),
+        smart_bcc_local=row[6],
+        aliases=tuple(a.address for a in aliases if a.confirmed),
+        alternatives=tuple(aliases),
+    )
+    never_log = json.loads(row[9]) if isinstance(row[9], str | bytes) else row[9]
+    return user, Company(int(row[1]), row[7], row[8], tuple(never_log or ()), sender_auth=row[10])
+
+
+def _persons(rows: Iterable[Sequence[Any]]) -> list[PersonFact]:
+    found: dict[int, tuple[str, int | None, set[str]]] = {}
+    for pid, ext, org, addr in rows:
+        entry = found.setdefault(int(pid), (ext, None if org is None else int(org), set()))
+        entry[2].add(addr)
+    return [PersonFact(p, ext, frozenset(addrs), org) for p, (ext, org, addrs) in sorted(found.items())]
+
+
+def _participant_sets(item_ids: list[int], rows: Iterable[Sequence[Any]]) -> dict[int, frozenset[int]]:
+    out: dict[int, set[int]] = {i: set() for i in item_ids}
+    for iid, pid in rows:
+        out[int(iid)].add(int(pid))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 class SqliteFacts:
     """The same answers as SqlaFacts, from plain sqlite3 on the event loop (statements take microseconds
     on a warm page cache; nothing here waits on the disk)."""
@@ -152,33 +195,7 @@ class SqliteFacts:
 
     async def owner_by_smart_bcc_local(self, local: str) -> tuple[User, Company] | None:
         found = self._rows(_OWNER, (local.lower(),))
-        if not found:
-            return None
-        row = found[0]
-        aliases = [
-            Alias(
-                address,
-                bool(confirmed),
-                _timestamp(confirmed_at),
-                confirmed_by,
-                None if confirmed else _timestamp(expires),
-            )
-            for address, confirmed, confirmed_at, confirmed_by, expires in self._rows(_ALIASES, (row[0],))
-        ]
-        user = User(
-            id=int(row[0]),
-            company_id=int(row[1]),
-            name=row[2],
-            email=row[3],
-            role=row[4],
-            autolink=bool(row[5]),
-            smart_bcc_local=row[6],
-            aliases=tuple(a.address for a in aliases if a.confirmed),
-            alternatives=tuple(aliases),
-        )
-        never_log = json.loads(row[9]) if row[9] is not None else []
-        company = Company(int(row[1]), row[7], row[8], tuple(never_log or ()), sender_auth=row[10])
-        return user, company
+        return _owner(found[0], self._rows(_ALIASES, (found[0][0],))) if found else None
 
     async def company_addresses(self, company_id: int) -> frozenset[str]:
         return frozenset(r[0] for r in self._rows(_COMPANY_ADDRESSES, (company_id, company_id)))
@@ -187,18 +204,11 @@ class SqliteFacts:
         wanted = sorted(set(addresses))
         if not wanted:
             return []
-        found: dict[int, tuple[str, int | None, set[str]]] = {}
-        for pid, ext, org, addr in self._rows(_persons_sql(len(wanted)), (company_id, *wanted)):
-            entry = found.setdefault(int(pid), (ext, None if org is None else int(org), set()))
-            entry[2].add(addr)
-        return [PersonFact(p, ext, frozenset(addrs), org) for p, (ext, org, addrs) in sorted(found.items())]
+        return _persons(self._rows(_persons_sql(len(wanted)), (company_id, *wanted)))
 
     def _participants(self, item_ids: list[int]) -> dict[int, frozenset[int]]:
-        out: dict[int, set[int]] = {i: set() for i in item_ids}
-        if item_ids:
-            for iid, pid in self._rows(_participants_sql(len(item_ids)), item_ids):
-                out[int(iid)].add(int(pid))
-        return {k: frozenset(v) for k, v in out.items()}
+        rows = self._rows(_participants_sql(len(item_ids)), item_ids) if item_ids else []
+        return _participant_sets(item_ids, rows)
 
     async def items_for_persons(self, company_id: int, person_ids: Iterable[int]) -> list[ItemFact]:
         ids = sorted(set(person_ids))
@@ -215,12 +225,76 @@ class SqliteFacts:
         return _item(found[0], self._participants([int(found[0][0])])[int(found[0][0])])
 
 
+def _dollars(sql: str) -> str:
+    """SQLite's `?` marks as PostgreSQL's `$1, $2, …` (the statements above hold no literal `?`)."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+_PG_OWNER = _dollars(_OWNER)
+_PG_ALIASES = _dollars(_ALIASES)
+_PG_COMPANY_ADDRESSES = _dollars(_COMPANY_ADDRESSES.replace("confirmed = 1", "confirmed")).replace("$2", "$1")
+_PG_ITEM_BY_REF = _dollars(_ITEM_BY_REF)
+# One array parameter instead of n marks: one prepared statement (asyncpg caches it) for any list length.
+_PG_PERSONS = _dollars(_persons_sql(1)).replace("IN ($2)", "= ANY($2::varchar[])")
+_PG_ITEMS = (
+    _dollars(_items_sql(1))
+    .replace("IN ($2)", "= ANY($2::bigint[])")
+    .replace("$3", "$1")
+    .replace("IN ($4)", "= ANY($2::bigint[])")
+)
+_PG_PARTICIPANTS = _dollars(_participants_sql(1)).replace("IN ($1)", "= ANY($1::bigint[])")
+
+
+class AsyncpgFacts:
+    """SqliteFacts' statements on the asyncpg connection under SQLAlchemy's pooled one: asyncpg prepares
+    each once per connection and caches it. Each statement is its own snapshot (autocommit reads)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def _rows(self, sql: str, *params: Any) -> list[Any]:
+        for observe in statement_observers:
+            observe(sql, params)
+        return list(await self._conn.fetch(sql, *params))
+
+    async def owner_by_smart_bcc_local(self, local: str) -> tuple[User, Company] | None:
+        found = await self._rows(_PG_OWNER, local.lower())
+        return _owner(found[0], await self._rows(_PG_ALIASES, found[0][0])) if found else None
+
+    async def company_addresses(self, company_id: int) -> frozenset[str]:
+        return frozenset(r[0] for r in await self._rows(_PG_COMPANY_ADDRESSES, company_id))
+
+    async def persons_by_addresses(self, company_id: int, addresses: Iterable[str]) -> list[PersonFact]:
+        wanted = sorted(set(addresses))
+        return _persons(await self._rows(_PG_PERSONS, company_id, wanted)) if wanted else []
+
+    async def _participants(self, item_ids: list[int]) -> dict[int, frozenset[int]]:
+        rows = await self._rows(_PG_PARTICIPANTS, item_ids) if item_ids else []
+        return _participant_sets(item_ids, rows)
+
+    async def items_for_persons(self, company_id: int, person_ids: Iterable[int]) -> list[ItemFact]:
+        ids = sorted(set(person_ids))
+        if not ids:
+            return []
+        rows = await self._rows(_PG_ITEMS, company_id, ids)
+        parts = await self._participants([int(r[0]) for r in rows])
+        return [_item(r, parts[int(r[0])]) for r in rows]
+
+    async def item_fact(self, company_id: int, kind: str, external_id: str) -> ItemFact | None:
+        found = await self._rows(_PG_ITEM_BY_REF, company_id, kind, external_id)
+        if not found:
+            return None
+        return _item(found[0], (await self._participants([int(found[0][0])]))[int(found[0][0])])
+
+
 @asynccontextmanager
 async def facts(db: Database) -> AsyncIterator[Facts]:
-    """One consistent read of the facts: plain sqlite3 on SQLite, the SQLAlchemy reference elsewhere."""
+    """The facts on plain driver statements: sqlite3 in one snapshot, or asyncpg."""
     if db.is_sqlite:
         async with db.raw_read() as raw:
             yield SqliteFacts(raw)
     else:
         async with db.read() as conn:
-            yield SqlaFacts(conn)
+            pooled = await conn.get_raw_connection()
+            yield AsyncpgFacts(pooled.driver_connection)

@@ -1,7 +1,7 @@
-"""The delivery path's reads (bccd.store.hot_reads): plain sqlite3 answers exactly what the SQLAlchemy
-store functions answer, on the same data — owners with confirmed and pending aliases, never-log lists,
-company addresses, persons with several emails, items by contact and by participant, explicit targets,
-other companies' records (T1) and things that do not exist."""
+"""The delivery path's reads (bccd.store.hot_reads): plain sqlite3 / asyncpg statements answer exactly
+what the SQLAlchemy store functions answer, on the same data — owners with confirmed and pending aliases,
+never-log lists, company addresses, persons with several emails, items by contact and by participant,
+explicit targets, other companies' records (T1) and things that do not exist."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bccd.directory_models import DealIn, PersonIn
 from bccd.store import aliases
 from bccd.store.database import Database
 from bccd.store.directory import upsert_item, upsert_person
-from bccd.store.hot_reads import Facts, SqlaFacts, SqliteFacts, facts, statement_observers
+from bccd.store.hot_reads import AsyncpgFacts, Facts, SqlaFacts, SqliteFacts, facts, statement_observers
 from bccd.store.users import update_company
 from tests.store.factories import PAULA, PETER, STRANGER, World
 
@@ -69,16 +69,15 @@ async def _answers(reader: Facts, world: World) -> list[object]:
     return out
 
 
-async def test_plain_sqlite_reads_answer_what_the_store_functions_answer(
+async def test_plain_driver_reads_answer_what_the_store_functions_answer(
     store_db: Database, world: World
 ) -> None:
-    if not store_db.is_sqlite:
-        pytest.skip("the plain path is SQLite's; PostgreSQL uses the store functions themselves")
     await _enrich(store_db, world)
     async with store_db.read() as conn:
         reference = await _answers(SqlaFacts(conn), world)
-    async with store_db.raw_read() as raw:
-        plain = await _answers(SqliteFacts(raw), world)
+    async with facts(store_db) as plain_facts:
+        assert isinstance(plain_facts, SqliteFacts if store_db.is_sqlite else AsyncpgFacts)
+        plain = await _answers(plain_facts, world)
     assert plain == reference
     bob = reference[1]
     assert isinstance(bob, tuple)
@@ -92,7 +91,9 @@ async def test_plain_sqlite_reads_answer_what_the_store_functions_answer(
     assert deal.participant_ids == {world.ids["person:p-1"], world.ids["person:p-2"]}  # type: ignore[attr-defined]
 
 
-async def test_facts_reads_one_snapshot_and_reuses_its_connection(store_db: Database, world: World) -> None:
+async def test_facts_observes_every_statement_and_reuses_its_connection(
+    store_db: Database, world: World
+) -> None:
     seen: list[str] = []
 
     def observe(sql: str, params: object) -> None:
@@ -106,11 +107,9 @@ async def test_facts_reads_one_snapshot_and_reuses_its_connection(store_db: Data
             assert await second.persons_by_addresses(world.company_id, [PETER]) != []
     finally:
         statement_observers.remove(observe)
+    assert len(seen) == 3  # owner, aliases, persons: every statement is observed
     if store_db.is_sqlite:
-        assert isinstance(first, SqliteFacts) and len(seen) == 3  # owner, aliases, persons
         assert len(store_db._raw_idle) == 1  # given back and used again, not one per read
-    else:
-        assert isinstance(first, SqlaFacts) and seen == []
 
 
 async def test_a_failed_read_closes_its_connection(store_db: Database, world: World) -> None:
