@@ -170,11 +170,15 @@ def message_row(
     return MessageRow(sha256=sha256, raw=raw, values=values)
 
 
-def _never_logged(recipients: Sequence[Recipient], drafts: Sequence[ThreadDraft]) -> AddressTest:
-    """The addresses every company that gets a thread of this message never-logs (bccd.never_log)."""
+def _never_logged(recipients: Sequence[Recipient], drafts: Sequence[ThreadDraft]) -> AddressTest | None:
+    """The addresses every company that gets a thread of this message never-logs (bccd.never_log); None
+    when nothing can be (a company without entries never-logs nothing, so no address is in every list)."""
     owners = {d.owner_id for d in drafts}
     companies = {r.company.id: r.company for r in recipients if r.owner.id in owners}
-    return every_company_never_logs([NeverLog(c.never_log) for c in companies.values()])
+    lists = [NeverLog(c.never_log) for c in companies.values()]
+    if not lists or not all(lists):
+        return None
+    return every_company_never_logs(lists)
 
 
 class Ingestor:
