@@ -24,8 +24,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Select, bindparam, cast, column, func, literal_column, select, table, text
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -223,8 +238,9 @@ class SearchQuery:
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    def fts5(self, company_id: int) -> str:
-        parts = [f'scope : "{_scope(company_id)}"']
+    def fts5(self, company_id: int | None = None) -> str:
+        """The query as an FTS5 expression: every word, and the company's scope when `company_id` is given."""
+        parts = [] if company_id is None else [f'scope : "{_scope(company_id)}"']
         parts.extend(f'{_FTS_COLUMNS} : "{word}"' + (" *" if prefix else "") for word, prefix in self.words)
         return " AND ".join(parts)
 
@@ -241,23 +257,27 @@ class SearchQuery:
 # match's document), while the newest matches come off the index in id order and stop at the window.
 # Matches older than the window follow it, newest first, so paging still reaches every match.
 SEARCH_WINDOW: Final = 1000
+# SQLite: the window is looked for among the newest matches of the words alone, in steps of this many
+# matches (each step: the step's oldest match off FTS5 alone, then its matches joined to their threads).
+# FTS5 walks a word's doclist in id order cheaply, but ANDing it with the company's scope phrase (a doclist
+# as long as the company's threads) cost 5-20x the word alone at 1M threads in one company; the company is
+# checked on the threads row anyway. Only when these steps do not fill the window (a company that holds a
+# small share of the index, a user who sees few of its threads) does the rest come from the scoped query.
+UNSCOPED_STEPS: Final = (2 * SEARCH_WINDOW, 8 * SEARCH_WINDOW, 24 * SEARCH_WINDOW)
 
 # SQLite: a match's score is which fields hold a query word — subject 4, people 2, attachment names 1
-# (the body adds nothing: most matches hold the word there). `highlight()` marks the matched words of the
-# current row's column with \x01, a character no indexed text holds (terms() keeps letters and digits);
-# it reads that one row's column, no global statistics. Ties: newest first.
-_HIT = "(instr(highlight(thread_search, {column}, char(1), ''), char(1)) > 0)"
-_FTS_SCORE: Final = " + ".join(
-    f"{_HIT.format(column=i)} * {weight}" for i, weight in ((1, 4), (2, 2), (3, 1))
-)
+# (the body adds nothing: most matches hold the word there). The index stores each field as its words
+# (terms()) joined by spaces, so "holds the word" is a search for " word " in " field " (" word" for a
+# prefix), on the window's rows only. Ties: newest first.
+_SCORED_FIELDS: Final = (("subject", 4), ("people", 2), ("attachments", 1))
 
 
 class Ranking:
-    """How a search narrows and orders a threads SELECT whose WHERE holds the listing's filters.
+    """How a search narrows and orders the threads a listing's SELECT (its WHERE: the filters) finds.
 
-    `ranked`: the newest `SEARCH_WINDOW` visible matches, best first (then newest). `window_bounds`: how
-    many matches the window holds and its oldest id. `older`: the matches older than a thread id, newest
-    first (what follows a full window).
+    `window_ids`: the ids of the newest `window` visible matches, newest first. `best_first`: a page of
+    those ids, best first (then newest). `older`: the matches older than a thread id, newest first (what
+    follows a full window).
     """
 
     def __init__(self, dialect: str, query: SearchQuery, company_id: int) -> None:
@@ -266,57 +286,99 @@ class Ranking:
         self._company_id = company_id
         self.window = SEARCH_WINDOW
 
-    def _matches(self, stmt: Select[Any], *, score: bool, below: int | None = None) -> Any:
-        """The visible matches, newest first (a SELECT of `id`, and on SQLite `score`)."""
+    def _match(self, scoped: bool) -> tuple[Any, Any]:
+        """(the index's id column, the full-text condition), scoped to the company or on the words alone."""
         if self._sqlite:
-            fts = table(TABLE, column("rowid"))
-            key = fts.c.rowid
-            cols = [key.label("id")]
-            if score:
-                cols.append(literal_column(_FTS_SCORE).label("score"))
-            q: Any = bindparam("thread_search_q", self._query.fts5(self._company_id))
-            found = (
-                select(*cols)
-                .select_from(fts.join(threads, threads.c.id == key))
-                .where(literal_column(TABLE).op("MATCH")(q))
-            )
-        else:
-            docs = table(TABLE, column("thread_id"), column("document"))
-            key = docs.c.thread_id
-            tsq = cast(bindparam("thread_search_q", self._query.tsquery(self._company_id)), TSQUERY)
-            found = (
-                select(key.label("id"))
-                .select_from(docs.join(threads, threads.c.id == key))
-                .where(docs.c.document.op("@@")(tsq))
-            )
+            key = table(TABLE, column("rowid")).c.rowid
+            fts = self._query.fts5(self._company_id if scoped else None)
+            return key, literal_column(TABLE).op("MATCH")(bindparam("thread_search_q", fts))
+        docs = table(TABLE, column("thread_id"), column("document"))
+        tsq = cast(bindparam("thread_search_q", self._query.tsquery(self._company_id)), TSQUERY)
+        return docs.c.thread_id, docs.c.document.op("@@")(tsq)
+
+    def _matches(self, stmt: Select[Any], *, below: int | None = None) -> Any:
+        """The visible matches, newest first (a SELECT of `id`), scoped to the company in the index."""
+        key, match = self._match(scoped=True)
+        found = select(key.label("id")).select_from(key.table.join(threads, threads.c.id == key)).where(match)
         if stmt.whereclause is not None:
             found = found.where(stmt.whereclause)
         if below is not None:
             found = found.where(key < below)
         return found.order_by(key.desc())
 
-    def _window(self, stmt: Select[Any], *, score: bool) -> Any:
-        return self._matches(stmt, score=score).limit(self.window).subquery("found")
+    async def window_ids(self, conn: AsyncConnection, stmt: Select[Any]) -> list[int]:
+        if not self._sqlite:
+            # Planned for these words: a plan cached for the statement's parameters in general walks the
+            # whole index for a rare word (1.4 s at 1M threads) or every match of a common one.
+            await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            return [int(r[0]) for r in await conn.execute(self._matches(stmt).limit(self.window))]
+        key, match = self._match(scoped=False)
+        joined = select(key).select_from(key.table.join(threads, threads.c.id == key)).where(match)
+        if stmt.whereclause is not None:
+            joined = joined.where(stmt.whereclause)
+        ids: list[int] = []
+        below: int | None = None  # every match from here up has been looked at
+        for step in UNSCOPED_STEPS:
+            newest, found = select(key).where(match), joined
+            if below is not None:
+                newest, found = newest.where(key < below), found.where(key < below)
+            # The step's oldest match (None: fewer matches are left than the step holds).
+            bound = (await conn.execute(newest.order_by(key.desc()).offset(step - 1).limit(1))).scalar()
+            if bound is not None:
+                found = found.where(key >= bound)
+            ids += [
+                int(r[0])
+                for r in await conn.execute(found.order_by(key.desc()).limit(self.window - len(ids)))
+            ]
+            if bound is None or len(ids) == self.window:
+                return ids
+            below = int(bound)
+        rest = self._matches(stmt, below=below).limit(self.window - len(ids))  # older ones, scoped
+        return ids + [int(r[0]) for r in await conn.execute(rest)]
 
-    def ranked(self, stmt: Select[Any]) -> Select[Any]:
-        found = self._window(stmt, score=self._sqlite)
-        stmt = stmt.join(found, found.c.id == threads.c.id)
+    async def best_first(self, conn: AsyncConnection, ids: list[int], offset: int, limit: int) -> list[int]:
+        """`limit` of the window's `ids` from `offset`, best match first, then newest."""
+        if not ids:
+            return []
+        score: Any
         if self._sqlite:
-            return stmt.order_by(found.c.score.desc(), threads.c.id.desc())
-        # Ranked on the words alone: ts_rank weighs how close the query's lexemes sit, and the
-        # company lexeme's place in the document says nothing about relevance.
-        docs = table(TABLE, column("thread_id"), column("document"))
-        words = cast(bindparam("thread_search_words", self._query.tsquery()), TSQUERY)
-        return stmt.join(docs, docs.c.thread_id == threads.c.id).order_by(
-            func.ts_rank(docs.c.document, words).desc(), threads.c.id.desc()
-        )
+            fts = table(TABLE, column("rowid"), *(column(f) for f, _ in _SCORED_FIELDS))
+            key = fts.c.rowid
+            score = sum(
+                (case((or_(*self._holds(fts.c[f])), weight), else_=0) for f, weight in _SCORED_FIELDS),
+                start=literal(0),
+            )
+        else:
+            # Ranked on the words alone: ts_rank weighs how close the query's lexemes sit, and the
+            # company lexeme's place in the document says nothing about relevance.
+            docs = table(TABLE, column("thread_id"), column("document"))
+            key = docs.c.thread_id
+            words = cast(bindparam("thread_search_words", self._query.tsquery()), TSQUERY)
+            score = func.ts_rank(docs.c.document, words)
+        page = select(key).where(self._among(key, ids)).order_by(score.desc(), key.desc())
+        return [int(r[0]) for r in await conn.execute(page.offset(offset).limit(limit))]
 
-    def window_bounds(self, stmt: Select[Any]) -> Select[Any]:
-        found = self._window(stmt, score=False)
-        return select(func.count(), func.min(found.c.id))
+    def _among(self, key: Any, ids: list[int]) -> ColumnElement[bool]:
+        """`key` is one of `ids`, bound as one value (1,000 bound parameters cost more than the query)."""
+        if self._sqlite:
+            listed: Select[Any] = select(column("value")).select_from(
+                func.json_each(bindparam("ids", json.dumps(ids)))
+            )
+            return key.in_(listed.scalar_subquery())  # type: ignore[no-any-return]
+        return key == func.any(bindparam("ids", ids, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+
+    def _holds(self, field: Any) -> list[ColumnElement[bool]]:
+        """SQLite: one condition per query word, true when the stored field (words joined by " ") holds it."""
+        out = []
+        for word, prefix in self._query.words:
+            if prefix:
+                out.append(func.instr(literal(" ") + field, literal(" " + word)) > 0)
+            else:
+                out.append(func.instr(literal(" ") + field + literal(" "), literal(f" {word} ")) > 0)
+        return out
 
     def older(self, stmt: Select[Any], below: int) -> Select[Any]:
-        found = self._matches(stmt, score=False, below=below).subquery("older")
+        found = self._matches(stmt, below=below).subquery("older")
         return stmt.join(found, found.c.id == threads.c.id).order_by(threads.c.id.desc())
 
 

@@ -200,6 +200,9 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
+READER_MMAP_BYTES = 2**31 - 2**16  # SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE); address space only
+
+
 def open_connection(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.Connection:
     """A plain sqlite3 connection with bccd's pragmas (WAL, synchronous=FULL, foreign keys)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -209,6 +212,9 @@ def open_connection(path: str, busy_timeout_ms: int, query_only: bool = False) -
     conn.execute("PRAGMA foreign_keys=ON")
     if query_only:  # a read connection: any write through it fails ("attempt to write a readonly database")
         conn.execute("PRAGMA query_only=ON")
+        # Reads through a memory map instead of a read() per page: searches and listings at 1M threads
+        # look up thousands of rows across the file (issue 13 target 5: -35 % CPU at 1M threads).
+        conn.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")
     return conn
 
 

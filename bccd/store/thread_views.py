@@ -231,17 +231,18 @@ async def search_threads(
     matches ranked, then older matches newest first (bccd.store.search_index.Ranking)."""
     limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
     base = _apply_filter(_base(), f)
+    window = await rank.window_ids(conn, base)
     rows: list[Any] = []
-    if offset < rank.window:
-        rows = list((await conn.execute(rank.ranked(base).offset(offset).limit(limit))).mappings().all())
-    # A short page inside the window means the window held fewer matches than it could: nothing is older.
-    if len(rows) < limit and (offset >= rank.window or offset + len(rows) == rank.window):
-        # The page runs past the end of a full window (or starts after it): older matches follow it.
-        held, oldest = (await conn.execute(rank.window_bounds(base))).one()
-        if held == rank.window and oldest is not None:
-            skip = max(0, offset - rank.window)
-            older = rank.older(base, int(oldest)).offset(skip).limit(limit - len(rows))
-            rows += list((await conn.execute(older)).mappings().all())
+    if offset < len(window):
+        page = await rank.best_first(conn, window, offset, limit)
+        found = (await conn.execute(base.where(threads.c.id.in_(page)))).mappings().all()
+        by_id = {int(r["id"]): r for r in found}
+        rows = [by_id[t] for t in page if t in by_id]
+    # A window that holds fewer matches than it could holds them all; after a full one, older ones follow.
+    if len(window) == rank.window and offset + limit > rank.window:
+        skip = max(0, offset - rank.window)
+        older = rank.older(base, window[-1]).offset(skip).limit(limit - len(rows))
+        rows += list((await conn.execute(older)).mappings().all())
     return await _rows_to_summaries(conn, rows)
 
 
