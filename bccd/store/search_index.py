@@ -257,19 +257,21 @@ class SearchQuery:
 # match's document), while the newest matches come off the index in id order and stop at the window.
 # Matches older than the window follow it, newest first, so paging still reaches every match.
 SEARCH_WINDOW: Final = 1000
-# SQLite: the window is looked for among the newest matches of the words alone, in steps of this many
-# matches (each step: the step's oldest match off FTS5 alone, then its matches joined to their threads).
-# FTS5 walks a word's doclist in id order cheaply, but ANDing it with the company's scope phrase (a doclist
-# as long as the company's threads) cost 5-20x the word alone at 1M threads in one company; the company is
-# checked on the threads row anyway. Only when these steps do not fill the window (a company that holds a
-# small share of the index, a user who sees few of its threads) does the rest come from the scoped query.
-UNSCOPED_STEPS: Final = (2 * SEARCH_WINDOW, 8 * SEARCH_WINDOW, 24 * SEARCH_WINDOW)
+# Whether the company's scope narrows the full-text query, or the words alone do and the company is checked
+# on the threads row: ANDing the scope (a posting list as long as the company's threads) cost 5-20x the
+# word alone on FTS5 at 1M threads of one company (and the GIN scan several ms on PostgreSQL), while for a
+# company with a small share of the index the words alone would walk every other company's matches. The
+# newest RECENT_THREADS threads say which: the words alone when the company holds a quarter of them or more.
+RECENT_THREADS: Final = 4096
 
 # SQLite: a match's score is which fields hold a query word — subject 4, people 2, attachment names 1
 # (the body adds nothing: most matches hold the word there). The index stores each field as its words
 # (terms()) joined by spaces, so "holds the word" is a search for " word " in " field " (" word" for a
-# prefix), on the window's rows only. Ties: newest first.
+# prefix), on the window's rows only. Ties: newest first. The fields are read from FTS5's content table
+# (`thread_search_content`: id = rowid, c0... = the columns in the order SQLITE_DDL declares them), a
+# plain rowid table, at half the cost of a rowid lookup through the FTS5 table for each window row.
 _SCORED_FIELDS: Final = (("subject", 4), ("people", 2), ("attachments", 1))
+_FTS_CONTENT: Final = TABLE + "_content"
 
 
 class Ranking:
@@ -285,20 +287,22 @@ class Ranking:
         self._query = query
         self._company_id = company_id
         self.window = SEARCH_WINDOW
+        self._scoped = True  # until window_ids has looked (see RECENT_THREADS)
 
-    def _match(self, scoped: bool) -> tuple[Any, Any]:
+    def _match(self) -> tuple[Any, Any]:
         """(the index's id column, the full-text condition), scoped to the company or on the words alone."""
+        company = self._company_id if self._scoped else None
         if self._sqlite:
             key = table(TABLE, column("rowid")).c.rowid
-            fts = self._query.fts5(self._company_id if scoped else None)
+            fts = self._query.fts5(company)
             return key, literal_column(TABLE).op("MATCH")(bindparam("thread_search_q", fts))
         docs = table(TABLE, column("thread_id"), column("document"))
-        tsq = cast(bindparam("thread_search_q", self._query.tsquery(self._company_id)), TSQUERY)
+        tsq = cast(bindparam("thread_search_q", self._query.tsquery(company)), TSQUERY)
         return docs.c.thread_id, docs.c.document.op("@@")(tsq)
 
     def _matches(self, stmt: Select[Any], *, below: int | None = None) -> Any:
-        """The visible matches, newest first (a SELECT of `id`), scoped to the company in the index."""
-        key, match = self._match(scoped=True)
+        """The visible matches, newest first (a SELECT of `id`)."""
+        key, match = self._match()
         found = select(key.label("id")).select_from(key.table.join(threads, threads.c.id == key)).where(match)
         if stmt.whereclause is not None:
             found = found.where(stmt.whereclause)
@@ -308,33 +312,31 @@ class Ranking:
 
     async def window_ids(self, conn: AsyncConnection, stmt: Select[Any]) -> list[int]:
         if not self._sqlite:
-            # Planned for these words: a plan cached for the statement's parameters in general walks the
-            # whole index for a rare word (1.4 s at 1M threads) or every match of a common one.
-            await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-            return [int(r[0]) for r in await conn.execute(self._matches(stmt).limit(self.window))]
-        key, match = self._match(scoped=False)
-        joined = select(key).select_from(key.table.join(threads, threads.c.id == key)).where(match)
-        if stmt.whereclause is not None:
-            joined = joined.where(stmt.whereclause)
-        ids: list[int] = []
-        below: int | None = None  # every match from here up has been looked at
-        for step in UNSCOPED_STEPS:
-            newest, found = select(key).where(match), joined
-            if below is not None:
-                newest, found = newest.where(key < below), found.where(key < below)
-            # The step's oldest match (None: fewer matches are left than the step holds).
-            bound = (await conn.execute(newest.order_by(key.desc()).offset(step - 1).limit(1))).scalar()
-            if bound is not None:
-                found = found.where(key >= bound)
-            ids += [
-                int(r[0])
-                for r in await conn.execute(found.order_by(key.desc()).limit(self.window - len(ids)))
-            ]
-            if bound is None or len(ids) == self.window:
-                return ids
-            below = int(bound)
-        rest = self._matches(stmt, below=below).limit(self.window - len(ids))  # older ones, scoped
-        return ids + [int(r[0]) for r in await conn.execute(rest)]
+            # Planned for these words (a plan cached for the statement's parameters in general walked the
+            # whole index for a rare word: 1.4 s at 1M threads), in this process (parallel workers cost
+            # more to start than a LIMIT 1000 saves).
+            await conn.execute(
+                select(
+                    func.set_config("plan_cache_mode", "force_custom_plan", True),
+                    func.set_config("max_parallel_workers_per_gather", "0", True),
+                )
+            )
+        newest = (await conn.execute(select(func.max(threads.c.id)))).scalar()
+        if newest is None:
+            return []
+        recent = select(func.count()).where(
+            threads.c.company_id == self._company_id, threads.c.id > int(newest) - RECENT_THREADS
+        )
+        held = int((await conn.execute(recent)).scalar_one())
+        self._scoped = held * 4 < min(RECENT_THREADS, int(newest))
+        # One row: the ids as one JSON array / PostgreSQL array (a thousand rows through the driver and the
+        # result machinery cost more than the query).
+        window = self._matches(stmt).limit(self.window).subquery("window")
+        agg = func.json_group_array(window.c.id) if self._sqlite else func.array_agg(window.c.id)
+        found = (await conn.execute(select(agg))).scalar()
+        if self._sqlite:
+            found = json.loads(found or "[]")
+        return sorted((int(i) for i in found or ()), reverse=True)
 
     async def best_first(self, conn: AsyncConnection, ids: list[int], offset: int, limit: int) -> list[int]:
         """`limit` of the window's `ids` from `offset`, best match first, then newest."""
@@ -342,10 +344,14 @@ class Ranking:
             return []
         score: Any
         if self._sqlite:
-            fts = table(TABLE, column("rowid"), *(column(f) for f, _ in _SCORED_FIELDS))
-            key = fts.c.rowid
+            fields = [f"c{_FTS_FIELDS.index(f)}" for f, _ in _SCORED_FIELDS]
+            content = table(_FTS_CONTENT, column("id"), *(column(f) for f in fields))
+            key = content.c.id
             score = sum(
-                (case((or_(*self._holds(fts.c[f])), weight), else_=0) for f, weight in _SCORED_FIELDS),
+                (
+                    case((or_(*self._holds(content.c[f])), weight), else_=0)
+                    for f, (_, weight) in zip(fields, _SCORED_FIELDS, strict=True)
+                ),
                 start=literal(0),
             )
         else:
@@ -389,9 +395,10 @@ def ranker(dialect: str, query: SearchQuery, company_id: int) -> Ranking:
 
 # -- schema and backfill (migration 0003) ----------------------------------------------------------------
 
+_FTS_FIELDS: Final = ("scope", "subject", "people", "attachments", "body")  # the FTS5 columns, in order
 SQLITE_DDL: Final = (
     "CREATE VIRTUAL TABLE thread_search USING fts5("
-    "scope, subject, people, attachments, body, tokenize = 'unicode61 remove_diacritics 0')",
+    f"{', '.join(_FTS_FIELDS)}, tokenize = 'unicode61 remove_diacritics 0')",
     # FTS5 tables know no foreign keys: a deleted thread (company or user removed) leaves with this.
     "CREATE TRIGGER thread_search_delete AFTER DELETE ON threads BEGIN "
     "DELETE FROM thread_search WHERE rowid = old.id; END",

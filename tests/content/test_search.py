@@ -235,3 +235,21 @@ async def test_the_newest_visible_matches_are_ranked_and_older_ones_follow(
         assert [t for page in pages for t in page] == full
     monkeypatch.setattr(search_index, "SEARCH_WINDOW", 1)
     assert await _search(corpus, w.alice, "proposal") == [ids["bob_shared"], ids["lunch"], ids["offer"]]
+
+
+async def test_fields_rank_subject_people_attachments_then_body(any_db_url: str) -> None:
+    """The score of a match is which fields hold the word: subject, then people, then attachment names,
+    then the body alone (SQLite reads the fields from FTS5's content table, PostgreSQL weighs A-D)."""
+    db = Database(any_db_url)
+    try:
+        w = await seed(db)
+        ids = [  # oldest first: the best match is the oldest, so newest-first would reverse them
+            await _thread(db, w.alice, "s", subject="The zeppelin plan"),
+            await _thread(db, w.alice, "p", subject="Hello", people=(("z@x.example", "Zeppelin Co"),)),
+            await _thread(db, w.alice, "a", subject="Notes", attachments=("zeppelin.pdf",)),
+            await _thread(db, w.alice, "b", subject="Lunch", body="about the zeppelin\n"),
+        ]
+        for query in ("zeppelin", "zeppel*", "ZEPPELIN"):
+            assert [t.id for t in await list_visible(db, actor=w.alice, query=query)] == ids
+    finally:
+        await db.close()
