@@ -69,10 +69,17 @@ _FTS_COLUMNS: Final = "{subject people attachments body}"
 
 
 # Letters NFKD does not decompose, read as their base letters (so "tromso" finds "Tromsø").
-_BASE_LETTERS = str.maketrans(
-    {"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "ı": "i", "þ": "th"}
+_BASE_LETTER_PAIRS: Final = (
+    ("ø", "o"),
+    ("æ", "ae"),
+    ("œ", "oe"),
+    ("đ", "d"),
+    ("ð", "d"),
+    ("ł", "l"),
+    ("ı", "i"),
+    ("þ", "th"),
 )
-_HAS_BASE_LETTER = re.compile("[øæœđðłıþ]")
+_HAS_BASE_LETTER = re.compile("[" + "".join(letter for letter, _ in _BASE_LETTER_PAIRS) + "]")
 
 
 def _combining_class() -> re.Pattern[str]:
@@ -99,15 +106,28 @@ def fold(text: str) -> str:
     if text.isascii():
         return text
     if _HAS_BASE_LETTER.search(text):
-        text = text.translate(_BASE_LETTERS)
+        for letter, base in _BASE_LETTER_PAIRS:  # str.replace per letter: translate() with a dict is slow
+            if letter in text:
+                text = text.replace(letter, base)
+        if text.isascii():
+            return text
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+
+
+# ASCII text (most of it, once folded) is cut by a translate() to spaces and a split(), at a fifth of the
+# regex's cost; for ASCII, [^\W_] is exactly the letters and digits.
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
 def terms(text: str | None) -> list[str]:
     """The searchable words of a text, in order."""
     if not text:
         return []
-    return [w for w in _WORD.findall(fold(text)) if len(w) <= MAX_TERM_CHARS]
+    folded = fold(text)
+    words = folded.translate(_ASCII_SEPARATORS).split() if folded.isascii() else _WORD.findall(folded)
+    if words and max(map(len, words)) > MAX_TERM_CHARS:
+        return [w for w in words if len(w) <= MAX_TERM_CHARS]
+    return words
 
 
 @dataclass(frozen=True, slots=True)
