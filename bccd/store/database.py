@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bccd.health import WriteHealth, is_storage_failure
@@ -60,10 +61,10 @@ class Database:
             _sqlite_setup(self.writer, immediate=True)
             _sqlite_setup(self.reader, immediate=False)
         else:
-            # pre_ping: after a PostgreSQL restart the first use of a pooled connection must not 451.
-            self.writer = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            # 2 × pool_size connections kept open (no overflow): overflow connections were opened and
+            # closed per use under 16 SMTP sessions, each a server backend and fresh prepared statements.
+            self.writer = create_async_engine(url, pool_size=2 * pool_size, max_overflow=0)
+            _postgresql_setup(self.writer)
             self.reader = self.writer
 
     @asynccontextmanager
@@ -129,6 +130,18 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+def _postgresql_setup(engine: AsyncEngine) -> None:
+    """A pooled connection the server has closed (a PostgreSQL restart, pg_terminate_backend) is replaced
+    at checkout, so its first use does not fail. asyncpg sees the close on the event loop, so checking
+    `is_closed()` costs nothing, where SQLAlchemy's pre-ping cost a round trip on every checkout (three
+    per delivery)."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
