@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.store.schema import threads, webhook_deliveries, webhook_events, webhooks
@@ -28,16 +28,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# Built once: every group commit runs it, and building a statement (and its cache key) cost more than
+# SQLite took to answer it.
+_SUBSCRIBERS = select(webhooks.c.id, webhooks.c.company_id, webhooks.c.events).where(
+    webhooks.c.company_id.in_(bindparam("ids", expanding=True)), webhooks.c.enabled.is_(True)
+)
+
+
 async def subscribers(conn: AsyncConnection, company_ids: Iterable[int]) -> Subscribers:
     ids = sorted(set(company_ids))
     out: Subscribers = {}
     if not ids:
         return out
-    rows = await conn.execute(
-        select(webhooks.c.id, webhooks.c.company_id, webhooks.c.events).where(
-            webhooks.c.company_id.in_(ids), webhooks.c.enabled.is_(True)
-        )
-    )
+    rows = await conn.execute(_SUBSCRIBERS, {"ids": ids})
     for eid, company, events in rows:
         out.setdefault(int(company), []).append((int(eid), list(events)))
     return out
