@@ -33,16 +33,38 @@ def _insert(conn: AsyncConnection, table: Any) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# The group commit's statements, built once per dialect: building one (and its cache key) cost more Python
+# time than SQLite took to run it.
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _built(conn: AsyncConnection, name: str, build: Any) -> Any:
+    key = (conn.dialect.name, name)
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        stmt = _BUILT[key] = build(conn)
+    return stmt
+
+
+_PLAIN_INSERTS = {
+    t.name: insert(t) for t in (thread_participants, thread_persons, thread_organizations, link_history)
+}
+
+
 async def _message_ids(conn: AsyncConnection, rows: list[MessageRow]) -> dict[str, int]:
     unique = list({row.sha256: row for row in rows}.values())
     values = [{"sha256": r.sha256, "raw": r.raw, "size": len(r.raw), **r.values} for r in unique]
     # One statement for any batch size (executemany, which SQLAlchemy sends as batched INSERT ... VALUES
     # ... RETURNING): compiled once and cached. A .values([...]) per batch was compiled again and again
     # (~8 % of the CPU per message in the ingest bench).
-    stmt = (
-        _insert(conn, messages)
-        .on_conflict_do_nothing(index_elements=["sha256"])
-        .returning(messages.c.id, messages.c.sha256)
+    stmt = _built(
+        conn,
+        "messages",
+        lambda c: (
+            _insert(c, messages)
+            .on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(messages.c.id, messages.c.sha256)
+        ),
     )
     ids = {sha: int(pk) for pk, sha in await conn.execute(stmt, values)}
     missing = [r.sha256 for r in unique if r.sha256 not in ids]
@@ -88,10 +110,14 @@ async def store_messages(
 
     created: dict[tuple[int, int], int] = {}
     if first_draft:
-        stmt = (
-            _insert(conn, threads)
-            .on_conflict_do_nothing(index_elements=["owner_id", "message_pk"])
-            .returning(threads.c.id, threads.c.owner_id, threads.c.message_pk)
+        stmt = _built(
+            conn,
+            "threads",
+            lambda c: (
+                _insert(c, threads)
+                .on_conflict_do_nothing(index_elements=["owner_id", "message_pk"])
+                .returning(threads.c.id, threads.c.owner_id, threads.c.message_pk)
+            ),
         )
         params = [_thread_values(d, key[1]) for key, d in first_draft.items()]
         created = {(int(o), int(m)): int(tid) for tid, o, m in await conn.execute(stmt, params)}
@@ -160,7 +186,7 @@ async def _thread_rows(conn: AsyncConnection, new: list[tuple[int, ThreadDraft]]
         (link_history, history),
     ):
         if rows:
-            await conn.execute(insert(table), rows)
+            await conn.execute(_PLAIN_INSERTS[table.name], rows)
     # issue 9: the webhook outbox, in this transaction (no-op unless the company has an endpoint)
     await record_new_threads(
         conn, [(tid, d.company_id, d.decision.outcome, d.decision.reason) for tid, d in new]
