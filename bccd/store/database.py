@@ -37,6 +37,7 @@ class Database:
         self.write_health = WriteHealth()
         self._sqlite_path = ""
         self._raw_idle: list[sqlite3.Connection] = []
+        self._closed = False
         if self.is_sqlite:
             path = parsed.database or ""
             self._sqlite_path = path
@@ -111,7 +112,7 @@ class Database:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 healthy = False
-            if healthy and len(self._raw_idle) < SQLITE_RAW_READERS:
+            if healthy and not self._closed and len(self._raw_idle) < SQLITE_RAW_READERS:
                 self._raw_idle.append(conn)
             else:
                 conn.close()
@@ -125,6 +126,7 @@ class Database:
         return True
 
     async def close(self) -> None:
+        self._closed = True  # a raw connection still in use is closed when it is given back
         while self._raw_idle:
             self._raw_idle.pop().close()
         await self.writer.dispose()

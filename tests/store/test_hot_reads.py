@@ -5,6 +5,7 @@ explicit targets, other companies' records (T1) and things that do not exist."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,3 +123,15 @@ async def test_a_failed_read_closes_its_connection(store_db: Database, world: Wo
     assert store_db._raw_idle == []
     async with store_db.raw_read() as raw:  # a new one opens
         assert raw.execute("SELECT count(*) FROM users").fetchone()[0] >= 4
+
+
+async def test_a_raw_connection_in_use_when_the_database_closes_is_closed_on_return(
+    store_db: Database, world: World
+) -> None:
+    if not store_db.is_sqlite:
+        pytest.skip("raw_read is SQLite's")
+    async with store_db.raw_read() as raw:
+        await store_db.close()
+    assert store_db._raw_idle == []
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not leaked
+        raw.execute("SELECT 1")
