@@ -80,11 +80,35 @@ class CompatSMTP(SMTP):
 
     # --- the private overrides ----------------------------------------------------------------------------
 
+    _bccd_deadline = 0.0  # loop time at which the session times out
+    _bccd_timer_live = False  # the handle in _timeout_handle has not run yet
+
     def _reset_timeout(self, duration: float | None = None) -> None:
-        seconds = self.session_deadline(duration or self._timeout_duration)
-        super()._reset_timeout(max(seconds, 0.001))  # aiosmtpd reads 0 as "the default"
+        """Move the deadline. aiosmtpd cancels and re-creates its timer on every command; here a timer that
+        fires no later than the new deadline is kept, and re-armed for what is left when it fires (a
+        timer per command was ~2 % of a delivery's CPU, cancelled handles included)."""
+        seconds = max(self.session_deadline(duration or self._timeout_duration), 0.001)
+        deadline = self.loop.time() + seconds
+        self._bccd_deadline = deadline
+        handle = self._timeout_handle
+        if (
+            handle is not None
+            and self._bccd_timer_live
+            and not handle.cancelled()
+            and handle.when() <= deadline
+        ):
+            return
+        if handle is not None:
+            handle.cancel()
+        self._timeout_handle = self.loop.call_later(seconds, self._timeout_cb)
+        self._bccd_timer_live = True
 
     def _timeout_cb(self) -> None:
+        left = self._bccd_deadline - self.loop.time()
+        if left > 0:
+            self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+            return
+        self._bccd_timer_live = False  # aiosmtpd still cancels the spent handle when the connection ends
         self.on_timeout()
 
     def _create_envelope(self) -> Envelope:

@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,30 @@ class TestS4Limits:
                 return data
 
         assert b"421" in await asyncio.to_thread(go)
+
+    async def test_each_command_moves_the_idle_deadline(self, make_app: AppFactory) -> None:
+        """The timer kept across commands (aiosmtpd_compat._reset_timeout) fires at the last command's
+        deadline: commands 0.4 s apart on a 0.6 s timeout keep the session, then 0.6 s of silence ends it."""
+        app, _ = await _app(make_app, command_timeout=0.6)
+
+        def go() -> tuple[list[bytes], bytes, float]:
+            with socket.create_connection(("127.0.0.1", app.smtp.port), timeout=10) as s:
+                s.recv(1024)
+                answers = []
+                for _ in range(4):  # 1.6 s in all: past the first command's deadline
+                    s.sendall(b"NOOP\r\n")
+                    answers.append(s.recv(1024))
+                    time.sleep(0.4)
+                quiet = time.monotonic()
+                data = b""
+                while chunk := s.recv(1024):
+                    data += chunk
+                return answers, data, time.monotonic() - quiet
+
+        answers, tail, silent = await asyncio.to_thread(go)
+        assert all(a.startswith(b"250") for a in answers), answers
+        assert b"421" in tail
+        assert 0.1 < silent < 2.0  # the last NOOP's deadline (0.6 s after it), not an early or no close
 
     async def test_data_timeout_closes_a_stalled_transfer(self, make_app: AppFactory) -> None:
         app, world = await _app(make_app, data_timeout=0.5, command_timeout=30)
