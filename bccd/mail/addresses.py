@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,7 @@ class MailAddress:
     name: str | None = None
 
 
+@lru_cache(maxsize=8192)  # pure, and the same addresses recur in every delivery (an owner's, a client's)
 def normalize_address(raw: str) -> str | None:
     """Return the comparable form of an address, or None when it is not an address at all.
 
