@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from email.header import Header, decode_header
 from email.utils import getaddresses
+from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from bccd.mail.addresses import MailAddress, normalize_address
@@ -140,12 +141,26 @@ def clean_display_name(name: str, address: str | None) -> str | None:
     return name
 
 
+# Header values up to this long are memoised: the same From/To lines recur in every delivery.
+_MEMO_MAX_CHARS = 1000
+
+
 def parse_address_list(values: list[str] | str | None) -> tuple[MailAddress, ...]:
     """Parse one or more address-list header values; entries that are not addresses are dropped."""
     if values is None:
         return ()
-    if isinstance(values, str):
-        values = [values]
+    key = (values,) if isinstance(values, str) else tuple(str(v) for v in values)
+    if sum(len(v) for v in key) <= _MEMO_MAX_CHARS:
+        return _parse_memo(key)
+    return _parse_address_list(key)
+
+
+@lru_cache(maxsize=4096)
+def _parse_memo(values: tuple[str, ...]) -> tuple[MailAddress, ...]:
+    return _parse_address_list(values)
+
+
+def _parse_address_list(values: tuple[str, ...]) -> tuple[MailAddress, ...]:
     decoded = [_unsurrogate(_CRLF.sub(" ", str(v))) for v in values]
     if sum(len(v) for v in decoded) > MAX_HEADER_CHARS:
         decoded = [_truncate_list(", ".join(decoded))]
