@@ -182,6 +182,28 @@ async def test_listing_and_search_statements_walk_one_index(populated: Database)
         )
         async with db.write() as conn:
             await store_messages(conn, [(message(f"plan-{i}", subject=f"Proposal {i}"), [draft])])
+    # Another company's threads, so that "this company's newest" is selective as it is in production: with
+    # one company's 30 rows PostgreSQL's planner sometimes walked the whole primary key backwards instead.
+    async with db.read() as conn:
+        unlinked = await decide(conn, world.eve, [STRANGER])
+    others = [
+        (
+            message(f"globex-{i}", subject=f"Globex {i}"),
+            [
+                ThreadDraft(
+                    company_id=world.other_company_id,
+                    owner_id=world.eve.id,
+                    subject=f"Globex {i}",
+                    created_at=datetime.now(UTC),
+                    participants=[ParticipantRow(STRANGER, None, "to", None)],
+                    decision=unlinked,
+                )
+            ],
+        )
+        for i in range(300)
+    ]
+    async with db.write() as conn:
+        await store_messages(conn, others)
     async with db.write() as conn:
         await conn.execute(text("ANALYZE"))
     listings = _capture(db)
