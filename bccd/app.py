@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import Protocol
 
@@ -101,6 +102,10 @@ class BccdApp:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         await self.start()
+        # Everything loaded so far (modules, the vocabulary, the public suffix list) lives as long as the
+        # process: out of the collector's generations, so full collections stop re-walking it.
+        gc.collect()
+        gc.freeze()
         try:
             await self._stop.wait()
         finally:
