@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bccd.directory_models import DealIn, ItemIn, OrganizationIn, PersonIn
+from bccd.import_rows import Row, fast_decode, fast_row, model_row
 from bccd.errors import NotFound
 from bccd.records import REGISTRY, split_import_line
 from bccd.store.bulk_import import (
@@ -71,7 +71,10 @@ MIN_CHUNK_LINES, MAX_CHUNK_LINES = 200, 50_000
 # process while `bccd import` runs), which tries every sqlite_inline.LOCK_POLL_S, gets its turn.
 TURN_GAP_S = 0.005
 LIVE_TABLES = ("organizations", "persons", "items")
-YIELD_EVERY_LINES = 200  # parsing hands the event loop back this often (~2 ms of validation)
+YIELD_EVERY_LINES = 500  # parsing hands the event loop back this often (~2 ms of validation)
+PROGRESS_EVERY_LINES = 5_000
+BATCH_BYTES = 1 << 20  # lines read ahead of checking them, at most (with YIELD_EVERY_LINES)
+_UNKNOWN = object()  # a company reference not looked up yet
 
 T = TypeVar("T")
 Lines = Iterable[str | bytes] | AsyncIterable[str | bytes]
@@ -163,13 +166,27 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[Any]:
     return out
 
 
-async def _each_line(lines: Lines) -> AsyncIterator[str | bytes]:
+async def _batches(lines: Lines, size: int) -> AsyncIterator[list[str | bytes]]:
+    """The lines in lists of up to `size` lines and about BATCH_BYTES (an async generator step per line
+    costs more than checking the line), so at most one such list is read ahead of what is staged."""
+    batch: list[str | bytes] = []
+    held = 0
     if isinstance(lines, AsyncIterable):
         async for line in lines:
-            yield line
+            batch.append(line)
+            held += len(line)
+            if len(batch) >= size or held >= BATCH_BYTES:
+                yield batch
+                batch, held = [], 0
     else:
         for line in lines:
-            yield line
+            batch.append(line)
+            held += len(line)
+            if len(batch) >= size or held >= BATCH_BYTES:
+                yield batch
+                batch, held = [], 0
+    if batch:
+        yield batch
 
 
 async def split_stream(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -229,7 +246,10 @@ class _Reader:
         self.bad_lines = 0
         self.lines = 0
         self._companies: dict[int | str, int | None] = {}
-        self._rows: dict[str, list[tuple[Any, ...]]] = {"org": [], "person": [], "item": []}
+        self._orgs: list[tuple[Any, ...]] = []
+        self._persons: list[tuple[Any, ...]] = []
+        self._items: list[tuple[Any, ...]] = []
+        self._queued = 0
         self._sqlite = staging.dialect == "sqlite"
 
     def error(self, number: int, detail: str) -> None:
@@ -254,62 +274,67 @@ class _Reader:
         async with self.session._db.read() as conn:
             yield conn
 
-    async def add(self, number: int, raw: str | bytes) -> None:
+    def parse(self, number: int, raw: str | bytes) -> Row | None:
+        """A line's row (the fast path first, bccd.import_rows), or None: blank, or bad (then recorded)."""
+        data = fast_decode(raw, MAX_LINE_BYTES)
+        if data is not None:
+            if self.default_company is not None:
+                data.setdefault("company", self.default_company)
+            row = fast_row(data)
+            if row is not None:
+                return row
         try:
             parsed = parse_line(raw, number, self.default_company)
         except ImportError_ as exc:
             self.error(number, exc.detail)
-            return
-        if parsed is None:
-            return
-        envelope, body = parsed
-        company = await self.company_id(envelope.company)
-        if company is None:
-            self.error(number, f"company {envelope.company!r} not found")
-            return
-        ext = envelope.external_id
-        if isinstance(body, OrganizationIn | PersonIn):
-            when: Any = body.created_at
-            if when is not None and self._sqlite:
-                when = sqlite_timestamp(when)
-        if isinstance(body, OrganizationIn):
-            self._rows["org"].append((number, company, ext, body.name, when))
-        elif isinstance(body, PersonIn):
-            emails = json.dumps(body.emails) if self._sqlite else body.emails
-            self._rows["person"].append((number, company, ext, body.name, body.organization, emails, when))
+            return None
+        return None if parsed is None else model_row(*parsed)
+
+    def stage(self, number: int, row: Row, company: int) -> bool:
+        """Queue a checked line's staging row; True when a step's worth is queued (time to flush)."""
+        when: Any = row.created_at
+        if when is not None and self._sqlite:
+            when = sqlite_timestamp(when)
+        kind = row.kind
+        if kind == "organization":
+            self._orgs.append((number, company, row.ext, row.name, when))
+        elif kind == "person":
+            emails = json.dumps(row.emails) if self._sqlite else row.emails
+            self._persons.append((number, company, row.ext, row.name, row.organization, emails, when))
         else:
-            assert isinstance(body, ItemIn)
-            parts = list(dict.fromkeys(body.participants)) if isinstance(body, DealIn) else []
-            created: Any = body.created_at
-            if created is not None and self._sqlite:
-                created = sqlite_timestamp(created)
-            self._rows["item"].append(
-                (
-                    number,
-                    company,
-                    envelope.kind,
-                    ext,
-                    body.title,
-                    body.person,
-                    body.organization,
-                    body.status,
-                    created,
-                    json.dumps(parts) if self._sqlite else parts,
-                )
+            parts = json.dumps(row.participants) if self._sqlite else row.participants
+            self._items.append(
+                (number, company, kind, row.ext, row.name, row.person, row.organization, row.status, when, parts)
             )
-        if sum(len(r) for r in self._rows.values()) >= STAGE_ROWS:
-            await self.flush()
+        self._queued += 1
+        return self._queued >= STAGE_ROWS
+
+    async def add_batch(self, first: int, batch: list[str | bytes]) -> None:
+        """Check lines first, first + 1, … and queue their rows, flushing each step's worth."""
+        companies = self._companies
+        for number, raw in enumerate(batch, start=first):
+            row = self.parse(number, raw)
+            if row is None:
+                continue
+            company = companies.get(row.company, _UNKNOWN)
+            if company is _UNKNOWN:
+                company = await self.company_id(row.company)
+            if company is None:
+                self.error(number, f"company {row.company!r} not found")
+            elif self.stage(number, row, company):  # type: ignore[arg-type]
+                await self.flush()
 
     async def flush(self) -> None:
-        rows, self._rows = self._rows, {"org": [], "person": [], "item": []}
+        orgs, persons, items = self._orgs, self._persons, self._items
+        self._orgs, self._persons, self._items, self._queued = [], [], [], 0
         if len(self.errors) >= MAX_REPORTED_ERRORS:  # the report is full: keep reading, stage no more
             return
         st = self.staging
 
         async def put(conn: AsyncConnection) -> None:
-            await st.put(conn, st.org, ORG_COLUMNS, rows["org"])
-            await st.put(conn, st.person, PERSON_COLUMNS, rows["person"])
-            await st.put(conn, st.item, ITEM_COLUMNS, rows["item"])
+            await st.put(conn, st.org, ORG_COLUMNS, orgs)
+            await st.put(conn, st.person, PERSON_COLUMNS, persons)
+            await st.put(conn, st.item, ITEM_COLUMNS, items)
 
         await self.session.run(put)
 
@@ -350,15 +375,16 @@ async def _import(
 ) -> ImportResult:
     reader = _Reader(session, staging, only_company, default_company)
     number = 0
-    async for raw in _each_line(lines):
-        number += 1
-        state.bytes_done += len(raw) + 1
-        await reader.add(number, raw)
-        if number % YIELD_EVERY_LINES == 0:
-            await asyncio.sleep(0)  # SMTP sessions and HTTP requests on this loop keep being served
-            if progress is not None and number % (YIELD_EVERY_LINES * 25) == 0:
-                state.lines = number
-                progress(state)
+    reported = 0
+    async for batch in _batches(lines, min(YIELD_EVERY_LINES, STAGE_ROWS)):
+        await reader.add_batch(number + 1, batch)
+        number += len(batch)
+        state.bytes_done += sum(map(len, batch)) + len(batch)
+        await asyncio.sleep(0)  # SMTP sessions and HTTP requests on this loop keep being served
+        if progress is not None and number - reported >= PROGRESS_EVERY_LINES:
+            reported = number
+            state.lines = number
+            progress(state)
     await reader.flush()
     state.lines = number
     if len(reader.errors) < MAX_REPORTED_ERRORS:  # the references of the good lines (staged) are checked too
@@ -392,10 +418,11 @@ async def _apply_table(
         async def step(
             conn: AsyncConnection, lo: int = lo, size: int = size
         ) -> tuple[int, ChunkCount] | None:
-            hi = await staging.line_bounds(conn, table=table, after=lo, size=size)
-            if hi is None:
+            bounds = await staging.line_bounds(conn, table=table, after=lo, size=size)
+            if bounds is None:
                 return None
-            return hi, await apply(conn, lo=lo, hi=hi, now=now)
+            hi, lines = bounds
+            return hi, await apply(conn, lo=lo, hi=hi, lines=lines, now=now)
 
         started = time.monotonic()
         done = await session.run(step)
@@ -414,9 +441,16 @@ async def _check_references(session: _Session, staging: Staging, reader: _Reader
         room = MAX_REPORTED_ERRORS - len(reader.errors)
         if room <= 0:
             return  # the report is full (and says so)
-        found = await session.run(partial(staging.unknown_references, lo=lo, hi=lo + size, limit=room))
+        found = await session.run(partial(_check_chunk, staging, lo=lo, hi=lo + size, limit=room))
         for line, kind, ext in found:
             reader.error(line, f"unknown {kind} {ext!r}")
+
+
+async def _check_chunk(
+    staging: Staging, conn: AsyncConnection, lo: int, hi: int, limit: int
+) -> list[tuple[int, str, str]]:
+    await staging.mark_superseded(conn, lo=lo, hi=hi)
+    return await staging.unknown_references(conn, lo=lo, hi=hi, limit=limit)
 
 
 async def _apply(

@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bccd.store.schema import Ts
 
 _ids = itertools.count(1)
+# A staged line that a later line of the same record supersedes (set by `mark_superseded`): the apply
+# statements skip it, so a record takes its last line's values.
+_LATER = "superseded boolean NOT NULL DEFAULT FALSE"
 
 ORG_COLUMNS = ("line", "company_id", "ext", "name", "created_at")
 PERSON_COLUMNS = ("line", "company_id", "ext", "name", "org_ext", "emails", "created_at")
@@ -44,7 +47,7 @@ ITEM_COLUMNS = (
 
 def sqlite_timestamp(value: datetime) -> str:
     """The text SQLAlchemy stores for a UTC timestamp on SQLite (see schema.UtcDateTime)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")  # as strftime, faster
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +77,13 @@ class Staging:
             arr, ts, big, tail = "text", "text", "integer", ""
         ddl = [
             f"CREATE TEMP TABLE {self.org} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
-            f" ext text NOT NULL, name text NOT NULL, created_at {ts}){tail}",
+            f" ext text NOT NULL, name text NOT NULL, created_at {ts}, {_LATER}){tail}",
             f"CREATE TEMP TABLE {self.person} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
             f" ext text NOT NULL, name text NOT NULL, org_ext text, emails {arr} NOT NULL,"
-            f" created_at {ts}){tail}",
+            f" created_at {ts}, {_LATER}){tail}",
             f"CREATE TEMP TABLE {self.item} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
             f" kind text NOT NULL, ext text NOT NULL, title text NOT NULL, person_ext text, org_ext text,"
-            f" status text NOT NULL, created_at {ts}, parts {arr} NOT NULL){tail}",
+            f" status text NOT NULL, created_at {ts}, parts {arr} NOT NULL, {_LATER}){tail}",
         ]
         if not self._pg:
             # SQLite keeps the keys while staging (small steps, each a short turn of the writer); on
@@ -114,9 +117,13 @@ class Staging:
             driver: Any = raw.driver_connection  # asyncpg's connection: COPY is not in the DBAPI
             await driver.copy_records_to_table(table, records=rows, columns=list(columns))
         else:
+            # The sqlite3 connection itself (bccd.store.sqlite_inline runs it on this thread): one prepared
+            # statement for every row, without SQLAlchemy's per-call work.
             marks = ", ".join("?" for _ in columns)
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-            await conn.exec_driver_sql(insert, rows)
+            raw = await conn.get_raw_connection()
+            sqlite: Any = raw.driver_connection
+            sqlite._connection.executemany(insert, rows)
 
     async def refresh_statistics(self, conn: AsyncConnection, tables: Sequence[str]) -> None:
         """PostgreSQL: planner statistics of directory tables this import just filled. Without them a fresh
@@ -129,11 +136,17 @@ class Staging:
         for table in (self.org, self.person, self.item):
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
-    async def line_bounds(self, conn: AsyncConnection, table: str, after: int, size: int) -> int | None:
-        """The last line of the next chunk of `size` staged lines after line `after` (None: no more)."""
-        sql = f"SELECT max(line) FROM (SELECT line FROM {table} WHERE line > :after ORDER BY line LIMIT :n) c"
-        value = (await conn.execute(text(sql), {"after": after, "n": size})).scalar()
-        return None if value is None else int(value)
+    async def line_bounds(
+        self, conn: AsyncConnection, table: str, after: int, size: int
+    ) -> tuple[int, int] | None:
+        """The last line of the next chunk of (up to) `size` staged lines after line `after`, and how many
+        lines it holds (None: no more)."""
+        sql = (
+            f"SELECT max(line), count(*) FROM (SELECT line FROM {table} WHERE line > :after"
+            " ORDER BY line LIMIT :n) c"
+        )
+        hi, lines = (await conn.execute(text(sql), {"after": after, "n": size})).one()
+        return None if hi is None else (int(hi), int(lines))
 
     async def count(self, conn: AsyncConnection, table: str) -> int:
         return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
@@ -180,6 +193,19 @@ class Staging:
         rows = await conn.execute(text(sql), {"lo": lo, "hi": hi, "limit": limit})
         return [(int(line), kind, str(ref)) for line, _, kind, ref in rows]
 
+    async def mark_superseded(self, conn: AsyncConnection, lo: int, hi: int) -> None:
+        """Flag the lines lo < line <= hi that a later line of the same record supersedes (usually none:
+        one index seek per line, once, instead of one per apply statement)."""
+        for table, kind in ((self.org, ""), (self.person, ""), (self.item, " AND x.kind = s.kind")):
+            await conn.execute(
+                text(
+                    f"UPDATE {table} AS s SET superseded = TRUE WHERE s.line > :lo AND s.line <= :hi AND EXISTS"
+                    f" (SELECT 1 FROM {table} x WHERE x.company_id = s.company_id{kind} AND x.ext = s.ext"
+                    " AND x.line > s.line)"
+                ),
+                {"lo": lo, "hi": hi},
+            )
+
     async def max_line(self, conn: AsyncConnection) -> int:
         sql = (
             f"SELECT max(m) FROM (SELECT max(line) AS m FROM {self.org} UNION ALL SELECT max(line)"
@@ -188,49 +214,45 @@ class Staging:
         return int((await conn.execute(text(sql))).scalar() or 0)
 
     # -- apply ---------------------------------------------------------------------------------------
+    #
+    # Each apply step upserts the latest line of each record in one chunk of lines (lo < line <= hi) and
+    # says how many records it wrote and how many of them were new. On SQLite the import holds the writer
+    # for the whole step, so the new ones are the rows past the table's last id before the step; on
+    # PostgreSQL (other transactions insert meanwhile) each upserted row says whether it was inserted.
 
-    def _latest(self, table: str, *, item: bool = False) -> str:
-        kind = " AND x.kind = s.kind" if item else ""
-        return (
-            f"s.line = (SELECT max(x.line) FROM {table} x WHERE x.company_id = s.company_id{kind}"
-            f" AND x.ext = s.ext)"
-        )
-
-    async def _count(
-        self, conn: AsyncConnection, table: str, live: str, lo: int, hi: int, *, item: bool
+    async def _upsert(
+        self, conn: AsyncConnection, sql: str, params: dict[str, Any], live: str, lines: int
     ) -> ChunkCount:
-        kind = " AND t.type = s.kind" if item else ""
-        latest = self._latest(table, item=item)
-        stored = (
-            f"EXISTS (SELECT 1 FROM {live} t WHERE t.company_id = s.company_id{kind}"
-            " AND t.external_id = s.ext)"
-        )
-        sql = f"""
-            SELECT count(*),
-                   coalesce(sum(CASE WHEN {latest} THEN 1 ELSE 0 END), 0),
-                   coalesce(sum(CASE WHEN {latest} AND {stored} THEN 1 ELSE 0 END), 0)
-              FROM {table} s WHERE s.line > :lo AND s.line <= :hi
-        """
-        lines, records, existed = (await conn.execute(text(sql), {"lo": lo, "hi": hi})).one()
-        return ChunkCount(int(lines), int(records), int(existed))
+        if self._pg:
+            counted = f"WITH up AS ({sql} RETURNING (xmax = 0) AS created) SELECT count(*),"
+            counted += " count(*) FILTER (WHERE created) FROM up"
+            records, new = (await conn.execute(_with_now(counted), params)).one()
+        else:
+            last = (await conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {live}"))).scalar_one()
+            records = (await conn.execute(_with_now(sql), params)).rowcount
+            new = (
+                await conn.execute(text(f"SELECT count(*) FROM {live} WHERE id > :last"), {"last": last})
+            ).scalar_one()
+        return ChunkCount(lines, int(records), int(records) - int(new))
 
-    async def apply_organizations(self, conn: AsyncConnection, lo: int, hi: int, now: datetime) -> ChunkCount:
-        counted = await self._count(conn, self.org, "organizations", lo, hi, item=False)
+    async def apply_organizations(
+        self, conn: AsyncConnection, lo: int, hi: int, lines: int, now: datetime
+    ) -> ChunkCount:
         sql = f"""
             INSERT INTO organizations (company_id, external_id, name, created_at)
             SELECT s.company_id, s.ext, s.name, coalesce(s.created_at, :now) FROM {self.org} s
-             WHERE s.line > :lo AND s.line <= :hi AND {self._latest(self.org)}
+             WHERE s.line > :lo AND s.line <= :hi AND NOT s.superseded
             ON CONFLICT (company_id, external_id) DO UPDATE SET name = excluded.name,
                created_at = coalesce((SELECT x.created_at FROM {self.org} x
                    WHERE x.company_id = excluded.company_id
                    AND x.ext = excluded.external_id ORDER BY x.line DESC LIMIT 1), organizations.created_at)
         """
-        await conn.execute(_with_now(sql), {"lo": lo, "hi": hi, "now": now})
-        return counted
+        return await self._upsert(conn, sql, {"lo": lo, "hi": hi, "now": now}, "organizations", lines)
 
-    async def apply_persons(self, conn: AsyncConnection, lo: int, hi: int, now: datetime) -> ChunkCount:
-        counted = await self._count(conn, self.person, "persons", lo, hi, item=False)
-        where = f"s.line > :lo AND s.line <= :hi AND {self._latest(self.person)}"
+    async def apply_persons(
+        self, conn: AsyncConnection, lo: int, hi: int, lines: int, now: datetime
+    ) -> ChunkCount:
+        where = "s.line > :lo AND s.line <= :hi AND NOT s.superseded"
         upsert = f"""
             INSERT INTO persons (company_id, external_id, name, organization_id, created_at)
             SELECT s.company_id, s.ext, s.name, o.id, coalesce(s.created_at, :now) FROM {self.person} s
@@ -242,7 +264,7 @@ class Staging:
                    WHERE x.company_id = excluded.company_id
                    AND x.ext = excluded.external_id ORDER BY x.line DESC LIMIT 1), persons.created_at)
         """
-        await conn.execute(_with_now(upsert), {"lo": lo, "hi": hi, "now": now})
+        counted = await self._upsert(conn, upsert, {"lo": lo, "hi": hi, "now": now}, "persons", lines)
         if counted.existed:  # an update replaces the person's addresses
             await conn.execute(
                 text(
@@ -261,9 +283,10 @@ class Staging:
         await conn.execute(text(emails), {"lo": lo, "hi": hi})
         return counted
 
-    async def apply_items(self, conn: AsyncConnection, lo: int, hi: int, now: datetime) -> ChunkCount:
-        counted = await self._count(conn, self.item, "items", lo, hi, item=True)
-        where = f"s.line > :lo AND s.line <= :hi AND {self._latest(self.item, item=True)}"
+    async def apply_items(
+        self, conn: AsyncConnection, lo: int, hi: int, lines: int, now: datetime
+    ) -> ChunkCount:
+        where = "s.line > :lo AND s.line <= :hi AND NOT s.superseded"
         upsert = f"""
             INSERT INTO items (company_id, type, external_id, title, person_id, organization_id, status,
                                created_at, status_changed_at)
@@ -286,7 +309,7 @@ class Staging:
                      ORDER BY x.line DESC LIMIT 1),
                    items.created_at)
         """
-        await conn.execute(_with_now(upsert), {"lo": lo, "hi": hi, "now": now})
+        counted = await self._upsert(conn, upsert, {"lo": lo, "hi": hi, "now": now}, "items", lines)
         if lo == 0:  # the participants join below must see the items just written as more than empty
             await self.refresh_statistics(conn, ["items"])
         join_items = (
@@ -300,9 +323,10 @@ class Staging:
                 ),
                 {"lo": lo, "hi": hi},
             )
+        # One row per (item, person): one staged line per record (the latest), its participants each once.
         parts = f"""
             INSERT INTO item_participants (item_id, person_id)
-            SELECT DISTINCT i.id, p.id FROM {self.item} s {self._each("parts")}
+            SELECT i.id, p.id FROM {self.item} s {self._each("parts")}
               CROSS JOIN items i CROSS JOIN persons p
              WHERE {where} AND i.company_id = s.company_id AND i.type = s.kind AND i.external_id = s.ext
                AND p.company_id = s.company_id AND p.external_id = j.value
