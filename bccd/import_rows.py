@@ -46,11 +46,22 @@ def model_row(envelope: ImportLine, body: Any) -> Row:
     if isinstance(body, OrganizationIn):
         return Row(kind, company, ext, body.name, body.created_at, None, None, "", [], [])
     if isinstance(body, PersonIn):
-        return Row(kind, company, ext, body.name, body.created_at, body.organization, None, "", body.emails, [])
+        return Row(
+            kind, company, ext, body.name, body.created_at, body.organization, None, "", body.emails, []
+        )
     assert isinstance(body, ItemIn)
     parts = list(dict.fromkeys(body.participants)) if isinstance(body, DealIn) else []
     return Row(
-        kind, company, ext, body.title, body.created_at, body.organization, body.person, body.status, [], parts
+        kind,
+        company,
+        ext,
+        body.title,
+        body.created_at,
+        body.organization,
+        body.person,
+        body.status,
+        [],
+        parts,
     )
 
 
@@ -65,7 +76,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "lead": _ITEM_KEYS,
     "project": _ITEM_KEYS,
 }
-_STATUSES: dict[str, tuple[str, ...]] = dict(ITEM_STATUSES)
+_STATUSES: dict[str, tuple[str, ...]] = {str(k): v for k, v in ITEM_STATUSES.items()}
 ID_CHARS, NAME_CHARS = 200, 500  # ExternalId, Name (bccd.directory_models)
 MAX_EMAILS, MAX_PARTICIPANTS = 100, 500
 _TIMESTAMP = re.compile(
@@ -90,7 +101,7 @@ def _ref(value: Any) -> bool:
 
 
 def _timestamp(value: str) -> datetime | None:
-    """A plain ISO 8601 timestamp as the models read it (naive means UTC), or None when unsure/out of range."""
+    """A plain ISO 8601 timestamp as the models read it (naive: UTC); None when unsure or out of range."""
     if type(value) is not str or not _TIMESTAMP.fullmatch(value):
         return None
     try:
@@ -104,27 +115,40 @@ def _timestamp(value: str) -> datetime | None:
 
 def fast_row(data: dict[str, Any]) -> Row | None:
     """The row of a decoded line when it is one of the plainest (see the module docstring), else None."""
-    kind = data.get("kind")
+    kind: Any = data.get("kind")
     if type(kind) is not str:
         return None
     keys = _KEYS.get(kind)
-    company = data.get("company")
-    ext = data.get("external_id")
-    if keys is None or not keys.issuperset(data) or type(company) not in (int, str) or not _plain(ext, ID_CHARS):
+    company: Any = data.get("company")
+    ext: Any = data.get("external_id")
+    if (
+        keys is None
+        or not keys.issuperset(data)
+        or type(company) not in (int, str)
+        or not _plain(ext, ID_CHARS)
+    ):
         return None
-    created = data.get("created_at")
+    created: Any = data.get("created_at")
     if created is not None:
         created = _timestamp(created)
         if created is None:
             return None
+    name: Any = data.get("name")
+    org: Any = data.get("organization")
     if kind == "organization":
-        name = data.get("name")
-        return Row(kind, company, ext, name, created, None, None, "", [], []) if _plain(name, NAME_CHARS) else None
+        return (
+            Row(kind, company, ext, name, created, None, None, "", [], [])
+            if _plain(name, NAME_CHARS)
+            else None
+        )
     if kind == "person":
-        name = data.get("name")
-        org = data.get("organization")
-        raw = data.get("emails", ())
-        if not _plain(name, NAME_CHARS) or not _ref(org) or type(raw) not in (list, tuple) or len(raw) > MAX_EMAILS:
+        raw: Any = data.get("emails", ())
+        if (
+            not _plain(name, NAME_CHARS)
+            or not _ref(org)
+            or type(raw) not in (list, tuple)
+            or len(raw) > MAX_EMAILS
+        ):
             return None
         emails: list[str] = []
         for address in raw:
@@ -137,10 +161,9 @@ def fast_row(data: dict[str, Any]) -> Row | None:
             if norm not in emails:
                 emails.append(norm)
         return Row(kind, company, ext, name, created, org, None, "", emails, [])
-    title = data.get("title")
-    person = data.get("person")
-    org = data.get("organization")
-    status = data.get("status", "open")
+    title: Any = data.get("title")
+    person: Any = data.get("person")
+    status: Any = data.get("status", "open")
     if (
         not _plain(title, NAME_CHARS)
         or not _ref(person)
@@ -149,7 +172,7 @@ def fast_row(data: dict[str, Any]) -> Row | None:
         or status not in _STATUSES[kind]
     ):
         return None
-    parts = data.get("participants", ())
+    parts: Any = data.get("participants", ())
     if type(parts) not in (list, tuple) or len(parts) > MAX_PARTICIPANTS:
         return None
     for part in parts:

@@ -45,8 +45,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bccd.import_rows import Row, fast_decode, fast_row, model_row
 from bccd.errors import NotFound
+from bccd.import_rows import Row, fast_decode, fast_row, model_row
 from bccd.records import REGISTRY, split_import_line
 from bccd.store.bulk_import import (
     ITEM_COLUMNS,
@@ -54,6 +54,7 @@ from bccd.store.bulk_import import (
     PERSON_COLUMNS,
     ChunkCount,
     Staging,
+    WalCheckpointer,
     sqlite_timestamp,
 )
 from bccd.store.database import Database
@@ -64,12 +65,15 @@ MAX_LINE_BYTES = 1_000_000
 MAX_REPORTED_ERRORS = 100
 STAGE_ROWS = 5_000  # rows staged per turn of the writer
 APPLY_CHUNK_LINES = 4_000  # staged lines applied per turn of the writer (the first chunk on SQLite)
+PG_APPLY_CHUNK_LINES = 20_000  # PostgreSQL: one transaction anyway; a chunk is a step of the progress display
 # SQLite: each apply chunk is sized so that its turn holds the writer about this long (issue 8) …
 TURN_TARGET_S = 0.05
 MIN_CHUNK_LINES, MAX_CHUNK_LINES = 200, 50_000
 # … and the importer then leaves the writer free this long, so that a writer of another process (the serve
 # process while `bccd import` runs), which tries every sqlite_inline.LOCK_POLL_S, gets its turn.
 TURN_GAP_S = 0.005
+CACHE_KIB = 256 * 1024  # SQLite: the writer's page cache while importing, for the directory and for staging
+CHECKPOINT_EVERY_S = 0.25  # SQLite: how often the import's own checkpointer copies the WAL into the database
 LIVE_TABLES = ("organizations", "persons", "items")
 YIELD_EVERY_LINES = 500  # parsing hands the event loop back this often (~2 ms of validation)
 PROGRESS_EVERY_LINES = 5_000
@@ -304,7 +308,18 @@ class _Reader:
         else:
             parts = json.dumps(row.participants) if self._sqlite else row.participants
             self._items.append(
-                (number, company, kind, row.ext, row.name, row.person, row.organization, row.status, when, parts)
+                (
+                    number,
+                    company,
+                    kind,
+                    row.ext,
+                    row.name,
+                    row.person,
+                    row.organization,
+                    row.status,
+                    when,
+                    parts,
+                )
             )
         self._queued += 1
         return self._queued >= STAGE_ROWS
@@ -357,11 +372,22 @@ async def import_lines(
     async with _session(db) as session:
         staging = Staging(db.dialect)
         await session.run(staging.create)
+        before = await session.run(partial(staging.tune, cache_kib=CACHE_KIB))
+        checkpointer = None if before is None else WalCheckpointer(before.path, CHECKPOINT_EVERY_S)
         try:
+            if checkpointer is not None:
+                checkpointer.__enter__()
             return await _import(session, staging, lines, only_company, default_company, progress, state)
         finally:
+            if checkpointer is not None:
+                await checkpointer.stopped()
             if db.is_sqlite:  # PostgreSQL drops them with the transaction
-                await session.run(staging.drop)
+
+                async def done(conn: AsyncConnection) -> None:
+                    await staging.drop(conn)
+                    await staging.restore(conn, before)
+
+                await session.run(done)
 
 
 async def _import(
@@ -411,8 +437,8 @@ async def _apply_table(
 ) -> AsyncIterator[ChunkCount]:
     """Apply one staging table chunk by chunk, each chunk one turn of the writer (finding the chunk's last
     line in the same turn). SQLite sizes the chunks by time (`next_chunk_lines`); PostgreSQL, one
-    transaction anyway, keeps APPLY_CHUNK_LINES."""
-    lo, size = 0, APPLY_CHUNK_LINES
+    transaction anyway, keeps PG_APPLY_CHUNK_LINES."""
+    lo, size = 0, APPLY_CHUNK_LINES if session.paced else PG_APPLY_CHUNK_LINES
     while True:
 
         async def step(
@@ -435,15 +461,21 @@ async def _apply_table(
 
 
 async def _check_references(session: _Session, staging: Staging, reader: _Reader) -> None:
+    """Step 2 in ranges of lines, each one turn of the writer (on SQLite sized by time, as apply chunks)."""
     size = APPLY_CHUNK_LINES * 4
     last = await session.run(staging.max_line)
-    for lo in range(0, last, size):
+    lo = 0
+    while lo < last:
         room = MAX_REPORTED_ERRORS - len(reader.errors)
         if room <= 0:
             return  # the report is full (and says so)
+        started = time.monotonic()
         found = await session.run(partial(_check_chunk, staging, lo=lo, hi=lo + size, limit=room))
         for line, kind, ext in found:
             reader.error(line, f"unknown {kind} {ext!r}")
+        lo += size
+        if session.paced:
+            size = next_chunk_lines(size, time.monotonic() - started - TURN_GAP_S)
 
 
 async def _check_chunk(

@@ -30,18 +30,27 @@ _PLAIN = re.compile(rf"(?:{_ATEXT}(?:\.{_ATEXT})*)@(?:{_LABEL}\.)+[A-Za-z]{{2,63
 _PLAIN_MAX = 200  # characters; a local part of at most 64
 
 
+_special: dict[tuple[str, ...], tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _special_use(domain: str) -> bool:
+    names = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)  # read now: bccd changes the list above
+    known = _special.get(names)
+    if known is None:
+        known = _special[names] = (frozenset(names), tuple("." + name for name in names))
+    return domain in known[0] or domain.endswith(known[1])
+
+
 def plain_address(text: str) -> str | None:
     """The comparable form of `text` when it is one of the plainest addresses (see above), else None."""
     if len(text) > _PLAIN_MAX or not _PLAIN.fullmatch(text):
         return None
     local, _, domain = text.rpartition("@")
     domain = domain.lower()
-    if len(local) > 64 or "--" in domain:
+    if len(local) > 64 or "--" in domain or _special_use(domain):
         return None
-    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES:  # read now: bccd changes the list above
-        if domain == name or domain.endswith("." + name):
-            return None
-    return normalize_address(text)
+    # What normalize_address gives for such an address: nothing to strip, unquote or IDNA-encode.
+    return text.lower()
 
 
 def check_typed_address(raw: str) -> str:
