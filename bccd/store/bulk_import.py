@@ -12,11 +12,9 @@ every line still counts as created or updated in the result.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.store.schema import Ts
+from bccd.store.sqlite_inline import finish_in_thread
 
 _ids = itertools.count(1)
 # A staged line that a later line of the same record supersedes (set by `mark_superseded`): the apply
@@ -62,41 +61,49 @@ class SqliteSettings:
 
 
 class WalCheckpointer:
-    """Checkpoints an SQLite database's WAL from a thread of its own, on a connection of its own, every
-    `every_s` while an import runs (PASSIVE: it never waits for, nor blocks, a writer or a reader). The
-    copying and syncing of the database file then runs beside the import's turns (sqlite3 releases the
-    GIL meanwhile) instead of inside their COMMITs, and the WAL does not grow without end."""
+    """Checkpoints an SQLite database's WAL on a connection of its own, in a worker thread, between an
+    import's turns (PASSIVE: it never waits for, nor blocks, a writer or a reader; sqlite3 releases the
+    GIL meanwhile, so the event loop keeps serving). Without automatic checkpoints on the writer the
+    copying and syncing of the database file happens here, once per several turns, instead of in nearly
+    every turn's COMMIT; and since no turn runs meanwhile the checkpoint usually catches up, so that the
+    next write starts the WAL over instead of growing it."""
 
-    def __init__(self, path: str, every_s: float) -> None:
-        self._path = path
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bccd-import-checkpoint", daemon=True)
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
         self.checkpoints = 0
 
-    def __enter__(self) -> WalCheckpointer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-
-    async def stopped(self) -> None:
-        self._stop.set()
-        await asyncio.to_thread(self._thread.join)
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+    def _checkpoint(self) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 0")
         try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            while not self._stop.wait(self._every_s):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
-                except sqlite3.Error:  # busy (another checkpoint) or a failing disk: the import reports that
-                    pass
-        finally:
-            conn.close()
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints += 1
+        except sqlite3.OperationalError:  # busy: another checkpoint runs (the serve process's)
+            pass
+
+    async def checkpoint(self) -> None:
+        await finish_in_thread(self._checkpoint)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def sync_wal(path: str) -> None:
+    """Sync the WAL of the SQLite database at `path` to the disk: the import's turns commit unsynced
+    (Database.write(synced=False)); this makes every one of them durable at once. (Frames a checkpoint
+    already copied were synced into the database file by that checkpoint.)"""
+    try:
+        fd = os.open(path + "-wal", os.O_RDONLY)
+    except FileNotFoundError:  # no WAL left: everything is in the (synced) database file
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)

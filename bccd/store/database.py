@@ -69,10 +69,23 @@ class Database:
             self.reader = self.writer
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block exits normally, rolled back on error."""
+    async def write(self, *, synced: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed when the block exits normally, rolled back on error.
+
+        `synced=False` (SQLite; a bulk import's turns): the COMMIT is not synced to the disk
+        (`synchronous=NORMAL` for this transaction only). It survives the process being killed; after a
+        power loss it may be lost until a later synced commit or a checkpoint, which sync it too."""
         try:
-            if self.is_sqlite:
+            if self.is_sqlite and not synced:
+                async with self._write_lock, self.writer.connect() as conn:
+                    raw: Any = (await conn.get_raw_connection()).driver_connection
+                    raw._connection.execute("PRAGMA synchronous=NORMAL")  # not allowed inside the transaction
+                    try:
+                        async with conn.begin():
+                            yield conn
+                    finally:
+                        raw._connection.execute("PRAGMA synchronous=FULL")
+            elif self.is_sqlite:
                 async with self._write_lock, self.writer.begin() as conn:
                     yield conn
             else:

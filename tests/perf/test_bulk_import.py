@@ -329,3 +329,100 @@ def test_sqlite_apply_chunks_are_sized_by_time() -> None:
     assert importer.next_chunk_lines(size, target * 1.25) == 3200
     assert importer.next_chunk_lines(importer.MIN_CHUNK_LINES, 10.0) == importer.MIN_CHUNK_LINES
     assert importer.next_chunk_lines(importer.MAX_CHUNK_LINES, 0.0) == importer.MAX_CHUNK_LINES
+
+
+async def test_a_record_named_in_several_chunks_takes_its_last_line(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Superseded lines (a later line names the same record) are flagged once and skipped by every apply
+    chunk, also when the lines fall in different chunks; each line still counts as created or updated."""
+    cid = await _company(db)
+    monkeypatch.setattr(importer, "APPLY_CHUNK_LINES", 3)
+    monkeypatch.setattr(importer, "PG_APPLY_CHUNK_LINES", 3)
+    monkeypatch.setattr(importer, "MIN_CHUNK_LINES", 3)
+    monkeypatch.setattr(importer, "MAX_CHUNK_LINES", 3)
+    lines = [_l(kind="person", company=cid, external_id="p0", name="Stored", emails=["s@x.test"])]
+    assert (await import_lines(db, lines)).as_json() == {"created": 1, "updated": 0, "total": 1}
+    lines = []
+    for round_ in range(3):
+        for i in range(4):
+            lines.append(
+                _l(
+                    kind="person",
+                    company=cid,
+                    external_id=f"p{i}",
+                    name=f"P{i}-{round_}",
+                    emails=[f"{round_}@x.test"],
+                )
+            )
+        lines.append(
+            _l(kind="deal", company=cid, external_id="d1", title=f"D{round_}", participants=[f"p{round_}"])
+        )
+    result = await import_lines(db, lines)
+    # p1, p2, p3 and d1 are new (4 records); the other 11 lines update (p0 once, then repeats).
+    assert result.as_json() == {"created": 4, "updated": 11, "total": 15}
+    async with db.read() as conn:
+        for i in range(4):
+            person = await get_person(conn, cid, f"p{i}")
+            assert person["name"] == f"P{i}-2" and person["emails"] == ["2@x.test"]
+        deal = await get_item(conn, cid, "deal", "d1")
+    assert deal["title"] == "D2" and deal["participants"] == ["p2"]
+
+
+async def test_sqlite_import_settings_are_restored_and_the_wal_checkpointed(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: while importing, the writer has big page caches and no automatic checkpoints (the import's
+    checkpointer thread does them); afterwards the writer's settings are what they were."""
+    db = Database(sqlite_url)
+    monkeypatch.setattr(importer, "CHECKPOINT_EVERY_TURNS", 1)
+    monkeypatch.setattr(importer, "STAGE_ROWS", 500)
+    seen: list[int] = []
+    original = bulk_import.WalCheckpointer.close
+
+    def close(self: bulk_import.WalCheckpointer) -> None:
+        seen.append(self.checkpoints)
+        original(self)
+
+    monkeypatch.setattr(bulk_import.WalCheckpointer, "close", close)
+
+    async def settings() -> tuple[int, int, int]:
+        async with db.write() as conn:
+            values = [
+                int((await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one())
+                for name in ("main.cache_size", "temp.cache_size", "wal_autocheckpoint")
+            ]
+        return values[0], values[1], values[2]
+
+    try:
+        cid = await _company(db)
+        before = await settings()
+        lines = [_l(kind="organization", company=cid, external_id=f"o{i}", name="O") for i in range(3000)]
+        assert (await import_lines(db, lines)).created == 3000
+        assert await settings() == before
+        assert before[2] > 0 and seen and seen[0] >= 1
+    finally:
+        await db.close()
+
+
+async def test_sqlite_unsynced_turns_commit_and_leave_the_writer_synced(sqlite_url: str) -> None:
+    """Database.write(synced=False), the import's turns: the transaction commits (NORMAL for it only);
+    the writer's next transactions are synced again (FULL: SPEC S2 for messages)."""
+    db = Database(sqlite_url)
+    try:
+        async with db.write(synced=False) as conn:
+            assert int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()) == 1
+            await create_company(conn, "Unsynced")
+        async with db.write() as conn:
+            assert int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()) == 2
+        with pytest.raises(RuntimeError):
+            async with db.write(synced=False) as conn:
+                raise RuntimeError("rolled back")
+        async with db.write() as conn:
+            assert int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()) == 2
+        async with db.read() as conn:
+            names = [r[0] for r in await conn.exec_driver_sql("SELECT name FROM companies")]
+        assert "Unsynced" in names
+        bulk_import.sync_wal(sqlite_url.split("///", 1)[1])
+    finally:
+        await db.close()
