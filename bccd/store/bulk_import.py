@@ -127,17 +127,23 @@ class Staging:
     # -- staging -------------------------------------------------------------------------------------
 
     async def create(self, conn: AsyncConnection) -> None:
-        if self._pg:
-            arr, ts, big, tail = "text[]", "timestamptz", "bigint", " ON COMMIT DROP"
-        else:
-            arr, ts, big, tail = "text", "text", "integer", ""
+        if self._pg:  # the line's index is built after COPY, with the others (`staged`)
+            arr, ts, line_col, big, tail = (
+                "text[]",
+                "timestamptz",
+                "bigint NOT NULL",
+                "bigint",
+                " ON COMMIT DROP",
+            )
+        else:  # the rowid
+            arr, ts, line_col, big, tail = "text", "text", "integer PRIMARY KEY", "integer", ""
         ddl = [
-            f"CREATE TEMP TABLE {self.org} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
+            f"CREATE TEMP TABLE {self.org} (line {line_col}, company_id {big} NOT NULL,"
             f" ext text NOT NULL, name text NOT NULL, created_at {ts}, {_LATER}){tail}",
-            f"CREATE TEMP TABLE {self.person} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
+            f"CREATE TEMP TABLE {self.person} (line {line_col}, company_id {big} NOT NULL,"
             f" ext text NOT NULL, name text NOT NULL, org_ext text, emails {arr} NOT NULL,"
             f" created_at {ts}, {_LATER}){tail}",
-            f"CREATE TEMP TABLE {self.item} (line {big} PRIMARY KEY, company_id {big} NOT NULL,"
+            f"CREATE TEMP TABLE {self.item} (line {line_col}, company_id {big} NOT NULL,"
             f" kind text NOT NULL, ext text NOT NULL, title text NOT NULL, person_ext text, org_ext text,"
             f" status text NOT NULL, created_at {ts}, parts {arr} NOT NULL, {_LATER}){tail}",
         ]
@@ -160,6 +166,8 @@ class Staging:
         if self._pg:
             for sql in self._key_indexes():
                 await conn.exec_driver_sql(sql)
+            for table in (self.org, self.person, self.item):
+                await conn.exec_driver_sql(f"CREATE UNIQUE INDEX {table}_line ON {table} (line)")
             for table in (self.org, self.person, self.item):
                 await conn.exec_driver_sql(f"ANALYZE {table}")
 
