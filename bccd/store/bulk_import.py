@@ -168,6 +168,14 @@ class Staging:
                 await conn.exec_driver_sql(sql)
             for table in (self.org, self.person, self.item):
                 await conn.exec_driver_sql(f"CREATE UNIQUE INDEX {table}_line ON {table} (line)")
+            # Superseded lines, all at once: one pass over each key index (PostgreSQL: one transaction,
+            # no turns to keep short; SQLite flags them range by range in step 2, `mark_superseded`).
+            for table, key in ((self.org, ""), (self.person, ""), (self.item, "kind, ")):
+                await conn.exec_driver_sql(
+                    f"UPDATE {table} SET superseded = TRUE WHERE line IN (SELECT line FROM"
+                    f" (SELECT line, row_number() OVER (PARTITION BY company_id, {key}ext ORDER BY line DESC)"
+                    " AS later FROM " + table + ") r WHERE later > 1)"
+                )
             for table in (self.org, self.person, self.item):
                 await conn.exec_driver_sql(f"ANALYZE {table}")
 
@@ -288,8 +296,11 @@ class Staging:
         return [(int(line), kind, str(ref)) for line, _, kind, ref in rows]
 
     async def mark_superseded(self, conn: AsyncConnection, lo: int, hi: int) -> None:
-        """Flag the lines lo < line <= hi that a later line of the same record supersedes (usually none:
-        one index seek per line, once, instead of one per apply statement)."""
+        """SQLite: flag the lines lo < line <= hi that a later line of the same record supersedes (usually
+        none: one index seek per line, once, instead of one per apply statement). PostgreSQL flagged them
+        all in `staged`."""
+        if self._pg:
+            return
         for table, kind in ((self.org, ""), (self.person, ""), (self.item, " AND x.kind = s.kind")):
             await conn.execute(
                 text(
