@@ -386,9 +386,10 @@ async def import_lines(
         try:
             return await _import(session, staging, lines, only_company, default_company, progress, state)
         finally:
-            if session.checkpointer is not None:
-                session.checkpointer.close()
-                await asyncio.to_thread(sync_wal, session.checkpointer.path)
+            checkpointer, session.checkpointer = session.checkpointer, None
+            if checkpointer is not None:
+                checkpointer.close()
+                await asyncio.to_thread(sync_wal, checkpointer.path)
             if db.is_sqlite:  # PostgreSQL drops them with the transaction
 
                 async def done(conn: AsyncConnection) -> None:
