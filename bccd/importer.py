@@ -76,6 +76,8 @@ TURN_GAP_S = 0.005
 CACHE_KIB = 256 * 1024  # SQLite: the writer's page cache while importing, for the directory and for staging
 CHECKPOINT_EVERY_TURNS = 20  # SQLite: the import checkpoints the WAL itself, after every so many turns
 LIVE_TABLES = ("organizations", "persons", "items")
+# Every table an import fills: their planner statistics are refreshed when it has written them all.
+DIRECTORY_TABLES = (*LIVE_TABLES, "person_emails", "item_participants")
 YIELD_EVERY_LINES = 500  # parsing hands the event loop back this often (~2 ms of validation)
 PROGRESS_EVERY_LINES = 5_000
 BATCH_BYTES = 1 << 20  # lines read ahead of checking them, at most (with YIELD_EVERY_LINES)
@@ -520,6 +522,9 @@ async def _apply(
                 state.records_done += counted.lines
                 if progress is not None:
                     progress(state)
+        # PostgreSQL: without statistics the delivery path's participant lookup was planned for 10,000 rows
+        # a person and ran as a parallel bitmap scan (13-22 ms a message at 1M deals instead of 0.2 ms).
+        await session.run(partial(staging.refresh_statistics, tables=DIRECTORY_TABLES))
     except Exception as exc:
         if session._conn is not None:  # PostgreSQL: the transaction rolls back, nothing stays
             raise

@@ -426,3 +426,37 @@ async def test_sqlite_unsynced_turns_commit_and_leave_the_writer_synced(sqlite_u
         bulk_import.sync_wal(sqlite_url.split("///", 1)[1])
     finally:
         await db.close()
+
+
+async def test_postgresql_import_leaves_planner_statistics_on_every_table_it_fills(db: Database) -> None:
+    """Without statistics on item_participants the delivery path's participant lookup was planned for
+    10,000 rows and run as a parallel scan at 1M deals (13-22 ms instead of 0.2 ms per message)."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner statistics")
+    from sqlalchemy import text
+
+    cid = await _company(db)
+    lines = [
+        _l(kind="person", company=cid, external_id=f"p{i}", name="P", emails=[f"p{i}@x.example"])
+        for i in range(30)
+    ]
+    lines += [
+        _l(
+            kind="deal",
+            company=cid,
+            external_id=f"d{i}",
+            title="D",
+            person=f"p{i}",
+            participants=[f"p{(i + 1) % 30}"],
+        )
+        for i in range(30)
+    ]
+    tables = {"persons", "person_emails", "items", "item_participants"}
+    async with db.read() as conn:
+        started = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    await import_lines(db, lines)
+    await asyncio.sleep(0.3)  # the statistics views catch up after the commit
+    async with db.read() as conn:
+        rows = await conn.execute(text("SELECT relname, last_analyze FROM pg_stat_user_tables"))
+        analysed = {name for name, at in rows if name in tables and at is not None and at >= started}
+    assert analysed == tables  # by this import, not left over from earlier tests on the shared database
