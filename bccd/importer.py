@@ -18,10 +18,10 @@ anything to the directory; the staging tables are then dropped and nothing is im
   away during step 3) rolls everything back. Concurrent SMTP deliveries are not blocked meanwhile (MVCC;
   message writes take only key-share locks on directory rows).
 - On **SQLite** the database has one writer, so the import takes the process's writer (`Database.write`)
-  in short turns — one per staged step, and in step 3 one per chunk of lines sized to hold the writer
-  about `TURN_TARGET_S` — and leaves it free `TURN_GAP_S` after each, so the group commit's message batches
-  run between them, in this process (FIFO lock) or in another (which polls for the SQLite lock every
-  `sqlite_inline.LOCK_POLL_S`). SMTP's end-of-DATA→250 stays well under a second during an import;
+  in short turns — one per staged step, and in step 3 one per chunk of lines sized so that its
+  statements take about `TURN_TARGET_S` — and leaves it free `TURN_GAP_S` after each, so the group
+  commit's message batches run between them, in this process (FIFO lock) or in another (which polls
+  for the SQLite lock every `sqlite_inline.LOCK_POLL_S`). SMTP's end-of-DATA→250 stays well under a second during an import;
   `bench/import_stall.py` measures it. Step 3 is only reached with every line valid, so it can
   fail only on the database itself (disk full, I/O error, the process killed): then the chunks applied
   so far stay (a prefix in dependency order), the error says so, and re-running the same file completes
@@ -222,6 +222,10 @@ class _Session:
         self.paced = conn is None  # SQLite: turns of the writer, sized by time
         self.checkpointer: WalCheckpointer | None = None  # SQLite: the import's own checkpoints
         self._turns = 0
+        # How long the last turn's statements took, without its BEGIN and COMMIT: what chunks are sized by.
+        # (Sized by the whole turn, a million-record import's ~50 ms commits of scattered index pages shrank
+        # every chunk to the minimum, so there were ever more commits, each writing nearly as many pages.)
+        self.last_work_s = 0.0
 
     async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._conn is not None:
@@ -229,7 +233,9 @@ class _Session:
         # Not synced turn by turn (an fsync per turn was most of a million-record import's time); the
         # import syncs the WAL once at the end (`sync_wal`), before it reports the records as written.
         async with self._db.write(synced=False) as conn:
+            started = time.monotonic()
             result = await job(conn)
+            self.last_work_s = time.monotonic() - started
         self._turns += 1
         if self.checkpointer is not None and self._turns % CHECKPOINT_EVERY_TURNS == 0:
             await self.checkpointer.checkpoint()  # the writer is free meanwhile
@@ -437,8 +443,9 @@ async def _import(
 
 
 def next_chunk_lines(size: int, took: float) -> int:
-    """The size of the next apply chunk on SQLite: scaled so its turn takes about TURN_TARGET_S (at most
-    doubling or halving from one chunk to the next, within MIN/MAX_CHUNK_LINES)."""
+    """The size of the next apply (or check) chunk on SQLite: scaled so that its statements take about
+    TURN_TARGET_S (`took`: the last chunk's; the turn's COMMIT adds to that), at most doubling or halving
+    from one chunk to the next, within MIN/MAX_CHUNK_LINES."""
     scale = min(2.0, max(0.5, TURN_TARGET_S / max(took, 1e-6)))
     return max(MIN_CHUNK_LINES, min(MAX_CHUNK_LINES, int(size * scale)))
 
@@ -461,13 +468,12 @@ async def _apply_table(
             hi, lines = bounds
             return hi, await apply(conn, lo=lo, hi=hi, lines=lines, now=now)
 
-        started = time.monotonic()
         done = await session.run(step)
         if done is None:
             return
         lo, counted = done
         if session.paced:
-            size = next_chunk_lines(size, time.monotonic() - started - TURN_GAP_S)
+            size = next_chunk_lines(size, session.last_work_s)
         yield counted
 
 
@@ -480,13 +486,12 @@ async def _check_references(session: _Session, staging: Staging, reader: _Reader
         room = MAX_REPORTED_ERRORS - len(reader.errors)
         if room <= 0:
             return  # the report is full (and says so)
-        started = time.monotonic()
         found = await session.run(partial(_check_chunk, staging, lo=lo, hi=lo + size, limit=room))
         for line, kind, ext in found:
             reader.error(line, f"unknown {kind} {ext!r}")
         lo += size
         if session.paced:
-            size = next_chunk_lines(size, time.monotonic() - started - TURN_GAP_S)
+            size = next_chunk_lines(size, session.last_work_s)
 
 
 async def _check_chunk(
