@@ -22,8 +22,8 @@ anything to the directory; the staging tables are then dropped and nothing is im
   statements take about `TURN_TARGET_S` — and leaves it free `TURN_GAP_S` after each, so the group
   commit's message batches run between them, in this process (FIFO lock) or in another (which polls
   for the SQLite lock every `sqlite_inline.LOCK_POLL_S`). SMTP's end-of-DATA→250 stays well under a
-  second during an import; `bench/import_stall.py` measures it. Step 3 is only reached with every line valid, so it can
-  fail only on the database itself (disk full, I/O error, the process killed): then the chunks applied
+  second during an import; `bench/import_stall.py` measures it. Step 3 is only reached with every line
+  valid, so it can fail only on the database itself (disk full, I/O error, the process killed): then the chunks applied
   so far stay (a prefix in dependency order), the error says so, and re-running the same file completes
   the import, since every line is an idempotent upsert by external id.
 
