@@ -23,9 +23,9 @@ anything to the directory; the staging tables are then dropped and nothing is im
   commit's message batches run between them, in this process (FIFO lock) or in another (which polls
   for the SQLite lock every `sqlite_inline.LOCK_POLL_S`). SMTP's end-of-DATA→250 stays well under a
   second during an import; `bench/import_stall.py` measures it. Step 3 is only reached with every line
-  valid, so it can fail only on the database itself (disk full, I/O error, the process killed): then the chunks applied
-  so far stay (a prefix in dependency order), the error says so, and re-running the same file completes
-  the import, since every line is an idempotent upsert by external id.
+  valid, so it can fail only on the database itself (disk full, I/O error, the process killed): then
+  the chunks applied so far stay (a prefix in dependency order), the error says so, and re-running the
+  same file completes the import, since every line is an idempotent upsert by external id.
 
 A record named twice in one file takes its last line's values; every line counts as created or updated.
 """
