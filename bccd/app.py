@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
 from typing import Protocol
@@ -20,6 +21,7 @@ from bccd.smtp.server import SmtpServer
 from bccd.store.commit_queue import CommitQueue
 from bccd.store.database import Database
 from bccd.store.migrate import current_head
+from bccd.store.raw_chunks import tidy_forever
 from bccd.webhooks.worker import WebhookWorker
 
 log = get_logger("bccd.app")
@@ -54,6 +56,7 @@ class BccdApp:
         self.http: HttpService | None = None
         self.webhooks = WebhookWorker(self.db, settings.webhooks, self.metrics)
         self._stop = asyncio.Event()
+        self._tidy: asyncio.Task[None] | None = None
 
     async def check_schema(self) -> None:
         async with self.db.reader.connect() as conn:
@@ -68,6 +71,8 @@ class BccdApp:
         await self.check_schema()
         parse_process.start()  # the fork server and its worker, before the first expensive message
         self.commits.start()
+        if self.db.is_sqlite:  # pieces of big messages that were never stored (bccd.store.raw_chunks)
+            self._tidy = asyncio.create_task(tidy_forever(self.db), name="bccd-chunk-tidy")
         if self.settings.webhooks.enabled:
             self.webhooks.start()
         try:
@@ -90,6 +95,11 @@ class BccdApp:
         if self.http is not None:
             await self.http.stop()
         await self.commits.stop()
+        if self._tidy is not None:
+            self._tidy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tidy
+            self._tidy = None
         await self.webhooks.stop()
         await self.db.close()
         log.info("bccd_stopped")

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -116,3 +117,29 @@ async def test_a_waiting_write_gets_a_lock_that_another_process_gives_back_only_
         await asyncio.to_thread(thread.join)
     # Each write got in within a few of the other's turns, not after dozens of them.
     assert max(t for _, t in waits) <= 4, waits
+
+
+async def test_a_statement_binding_a_large_blob_runs_off_the_loop(db: Database) -> None:
+    """Issue 13 target 4: SQLAlchemy binds LargeBinary as a memoryview; copying 20 MB of it into SQLite's
+    pages on the loop held every other session. Large values of any blob type run in a thread."""
+    loop_thread = threading.get_ident()
+    big = b"x" * (2 * 1024 * 1024)
+    async with db.write() as conn:
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        await raw.create_function("thread_of", 1, lambda _: threading.get_ident())
+        seen: dict[str, tuple[int, int]] = {}
+        for name, value in [
+            ("small bytes", b"x" * 100),
+            ("bytes", big),
+            ("memoryview", memoryview(big)),
+            ("bytearray", bytearray(big)),
+            ("str", "x" * len(big)),
+        ]:
+            row = await conn.exec_driver_sql("SELECT thread_of(?), length(?)", (value, value))
+            one: Any = row.one()
+            seen[name] = (int(one[0]), int(one[1]))
+    assert seen["small bytes"] == (loop_thread, 100)  # small statements stay inline
+    for name in ("bytes", "memoryview", "bytearray", "str"):
+        thread, length = seen[name]
+        assert length == len(big)
+        assert thread != loop_thread, name

@@ -123,7 +123,7 @@ async def open_attachment(
     if not 0 <= index < len(stored.attachments):
         raise NotFound(f"thread {thread_id} has no attachment {index}")
     meta = stored.attachments[index]
-    reader = await RawReader(db, stored.pk, stored.size).open()
+    reader = await RawReader(db, stored.pk, stored.size, stored.chunked).open()
     try:
         found = await _locate(reader, index, meta)
         if found is None:

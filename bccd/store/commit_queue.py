@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.logs import error_fields, get_logger
 from bccd.store.database import Database
+from bccd.store.raw_chunks import wants_chunks, write_ahead
 from bccd.store.thread_batch import store_messages
 from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
 
@@ -80,6 +81,8 @@ class CommitQueue:
         the batch's transaction is durably committed."""
         if self._task is None:
             raise RuntimeError("commit queue is not running")
+        if wants_chunks(self._db, row):  # big: its bytes first, piece by piece (bccd.store.raw_chunks)
+            row = await write_ahead(self._db, row)
         future: asyncio.Future[list[StoredThread]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Entry(MessageWrite(row, drafts), future))
         return await future

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.store import raw_chunks
 from bccd.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from bccd.store.schema import messages, threads
 from bccd.store.users import NotFound
@@ -61,20 +62,27 @@ class StoredMessage:
     pk: int  # the messages row
     size: int  # bytes of the raw message
     attachments: list[dict[str, Any]]  # as bccd.mail.message recorded them, in order
+    chunked: str | None = None  # the sha256 of a message stored in pieces (bccd.store.raw_chunks)
 
 
 async def stored_message(conn: AsyncConnection, thread_id: int) -> StoredMessage:
     """The thread's message: its row id, raw size and attachment list (not the raw bytes)."""
     row = (
         await conn.execute(
-            select(messages.c.id, func.length(messages.c.raw), messages.c.attachments)
+            select(
+                messages.c.id,
+                messages.c.size,
+                messages.c.attachments,
+                messages.c.raw_chunks,
+                messages.c.sha256,
+            )
             .join(threads, threads.c.message_pk == messages.c.id)
             .where(threads.c.id == thread_id)
         )
     ).first()
     if row is None:
         raise NotFound(f"thread {thread_id} not found")
-    return StoredMessage(int(row[0]), int(row[1]), list(row[2] or []))
+    return StoredMessage(int(row[0]), int(row[1]), list(row[2] or []), row[4] if row[3] else None)
 
 
 class RawReader:
@@ -85,23 +93,26 @@ class RawReader:
     waits for it, so the loop has to be free — call it through asyncio.to_thread.
     """
 
-    def __init__(self, db: Database, message_pk: int, size: int) -> None:
+    def __init__(self, db: Database, message_pk: int, size: int, chunked: str | None = None) -> None:
         self.db = db
         self.message_pk = message_pk
         self.size = size
+        self.chunked = chunked  # sha256: read from its pieces (SQLite only)
         self._loop = asyncio.get_running_loop()
-        self._sqlite: tuple[sqlite3.Connection, sqlite3.Blob] | None = None
+        self._sqlite: tuple[sqlite3.Connection, sqlite3.Blob | None] | None = None
 
     async def open(self) -> RawReader:
         if self.db.is_sqlite:
             self._sqlite = await asyncio.to_thread(self._open_blob)
         return self
 
-    def _open_blob(self) -> tuple[sqlite3.Connection, sqlite3.Blob]:
+    def _open_blob(self) -> tuple[sqlite3.Connection, sqlite3.Blob | None]:
         path = make_url(self.db.url).database or ""
         conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         try:
             conn.execute("BEGIN")  # one snapshot for every read of this message
+            if self.chunked is not None:
+                return conn, None
             return conn, conn.blobopen("messages", "raw", self.message_pk, readonly=True)
         except Exception:
             conn.close()
@@ -112,7 +123,9 @@ class RawReader:
         if size == 0:
             return b""
         if self._sqlite is not None:
-            blob = self._sqlite[1]
+            conn, blob = self._sqlite
+            if blob is None:
+                return raw_chunks.read_range(conn, self.chunked or "", offset, size)
             blob.seek(offset)
             return blob.read(size)
         return asyncio.run_coroutine_threadsafe(self._fetch(offset, size), self._loop).result()
@@ -135,6 +148,7 @@ class RawReader:
             await asyncio.to_thread(_close_blob, conn, blob)
 
 
-def _close_blob(conn: sqlite3.Connection, blob: sqlite3.Blob) -> None:
+def _close_blob(conn: sqlite3.Connection, blob: sqlite3.Blob | None) -> None:
     with closing(conn):
-        blob.close()
+        if blob is not None:
+            blob.close()

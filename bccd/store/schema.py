@@ -192,8 +192,11 @@ messages = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("sha256", String(64), nullable=False, unique=True),
-    Column("raw", LargeBinary, nullable=False),  # verbatim DATA bytes (SPEC §3)
+    Column("raw", LargeBinary, nullable=False),  # verbatim DATA bytes (SPEC §3); empty when in chunks
     Column("size", Integer, nullable=False),
+    # > 0: the raw bytes are in that many `message_chunks` rows instead (SQLite, big messages: see
+    # bccd/store/raw_chunks.py)
+    Column("raw_chunks", Integer, nullable=False, server_default="0"),
     Column("message_id", Text, nullable=True),
     Column("date", Text, nullable=True),
     Column("from_addrs", JSON, nullable=False),
@@ -206,6 +209,17 @@ messages = Table(
     Column("defects", JSON, nullable=False),
     Column("forward", JSON, nullable=True),
     Column("received_at", Ts, nullable=False),
+)
+
+# The raw bytes of a big message in pieces, each written in its own short transaction before the message
+# row is (bccd/store/raw_chunks.py). Keyed by the message's sha256: the pieces exist before its row does.
+message_chunks = Table(
+    "message_chunks",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("written_at", Ts, nullable=False),
 )
 
 threads = Table(

@@ -32,13 +32,23 @@ _THREADED_PREFIXES = ("COMMIT", "END", "PRAGMA WAL_CHECKPOINT")
 LOCK_POLL_S = 0.002
 
 # A statement binding a blob this large runs in a thread: copying 20 MB into SQLite's pages would hold
-# the event loop (and every other session) for tens of milliseconds (issue 8).
+# the event loop (and every other session) for tens of milliseconds (issue 8). SQLAlchemy's LargeBinary
+# hands SQLite a memoryview, not bytes: until that was counted, every stored 20 MB message was copied on the
+# loop (issue 13 target 4: 30-250 ms per big message, every session waiting).
 LARGE_PARAMETER_BYTES = 1024 * 1024
+
+
+def _octets(value: Any) -> int:
+    if isinstance(value, bytes | bytearray | str):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    return 0
 
 
 def _large(parameters: Sequence[Any] | dict[str, Any]) -> bool:
     values = parameters.values() if isinstance(parameters, dict) else parameters
-    return any(isinstance(v, bytes | str) and len(v) >= LARGE_PARAMETER_BYTES for v in values)
+    return any(_octets(v) >= LARGE_PARAMETER_BYTES for v in values)
 
 
 async def finish_in_thread(fn: Callable[[], T]) -> T:

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bccd.store.raw_chunks import ChunksMissing, missing_chunks
 from bccd.store.schema import (
     link_history,
     messages,
@@ -53,7 +54,10 @@ _PLAIN_INSERTS = {
 
 async def _message_ids(conn: AsyncConnection, rows: list[MessageRow]) -> dict[str, int]:
     unique = list({row.sha256: row for row in rows}.values())
-    values = [{"sha256": r.sha256, "raw": r.raw, "size": len(r.raw), **r.values} for r in unique]
+    values = [
+        {"sha256": r.sha256, "raw": r.raw, "size": r.octets, "raw_chunks": r.chunks, **r.values}
+        for r in unique
+    ]
     # One statement for any batch size (executemany, which SQLAlchemy sends as batched INSERT ... VALUES
     # ... RETURNING): compiled once and cached. A .values([...]) per batch was compiled again and again
     # (~8 % of the CPU per message in the ingest bench).
@@ -99,7 +103,12 @@ async def store_messages(
     conn: AsyncConnection, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
 ) -> list[list[StoredThread]]:
     """Store every message once and one thread per draft; the result lines up with `batch`."""
-    msg_ids = await _message_ids(conn, [row for row, _ in batch])
+    rows = [row for row, _ in batch]
+    if any(row.chunks for row in rows):
+        short = await missing_chunks(conn, rows)
+        if short:
+            raise ChunksMissing(f"{len(short)} message(s) without all their pieces")
+    msg_ids = await _message_ids(conn, rows)
     keyed: list[list[tuple[int, int]]] = []  # per batch entry: the (owner, message) key of each draft
     first_draft: dict[tuple[int, int], ThreadDraft] = {}
     for row, drafts in batch:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.never_log import NeverLog, scrub_message_json
 from bccd.permissions import VISIBILITY, Viewer
+from bccd.store import raw_chunks
 from bccd.store.schema import (
     companies,
     items,
@@ -169,13 +170,15 @@ async def get_thread(conn: AsyncConnection, thread_id: int, *, company_id: int |
 async def get_raw(conn: AsyncConnection, thread_id: int) -> bytes:
     row = (
         await conn.execute(
-            select(messages.c.raw)
+            select(messages.c.raw, messages.c.raw_chunks, messages.c.sha256)
             .join(threads, threads.c.message_pk == messages.c.id)
             .where(threads.c.id == thread_id)
         )
     ).first()
     if row is None:
         raise NotFound(f"thread {thread_id} not found")
+    if row[1]:  # stored in pieces (bccd.store.raw_chunks)
+        return await raw_chunks.read_all(conn, row[2])
     return bytes(row[0])
 
 

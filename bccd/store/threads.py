@@ -53,8 +53,14 @@ class ThreadDraft:
 @dataclass(frozen=True, slots=True)
 class MessageRow:
     sha256: str
-    raw: bytes
+    raw: bytes  # empty when the bytes were written ahead in `chunks` pieces (bccd.store.raw_chunks)
     values: dict[str, Any] = field(default_factory=dict)  # parsed columns of `messages`
+    size: int | None = None  # the raw message's octets; None: len(raw)
+    chunks: int = 0
+
+    @property
+    def octets(self) -> int:
+        return len(self.raw) if self.size is None else self.size
 
 
 @dataclass(frozen=True, slots=True)
