@@ -72,9 +72,20 @@ class Generator:
         attachments = [f"{w[9]}.pdf"] if self.rng.random() < 0.2 else []
         return w[:6], people, attachments, w[10:]
 
-    def document(self, thread_id: int, company_id: int) -> ThreadDocument:
+    def document(self, thread_id: int, companies: int) -> ThreadDocument:
+        """The document the indexer writes for thread `thread_id` as _common_rows makes it."""
         subject, people, attachments, body = self.words_for()
-        return ThreadDocument(thread_id, company_id, " ".join(subject), people, attachments, " ".join(body))
+        company, owner, shared = _placed(thread_id, companies)
+        return ThreadDocument(
+            thread_id,
+            company,
+            owner,
+            " ".join(subject),
+            people,
+            attachments,
+            " ".join(body),
+            shared=shared,
+        )
 
     def fts_row(self, thread_id: int, company_id: int) -> tuple[object, ...]:
         """The FTS5 row _fts_row would make of document(): the vocabulary is already folded ASCII words,
@@ -110,6 +121,15 @@ def _sqlite_load(path: str, total: int, companies: int, gen: Generator) -> None:
     with conn:
         conn.execute("INSERT INTO thread_search(thread_search) VALUES ('optimize')")
     conn.close()
+
+
+def _placed(thread_id: int, companies: int) -> tuple[int, int, bool]:
+    """(company, owner, shared) of a thread: companies take turns, each company's users take turns owning
+    its threads, and every tenth thread is shared."""
+    company = (thread_id - 1) % companies + 1
+    slot = (thread_id - 1) // companies  # the thread's place within its company
+    owner = (company - 1) * USERS_PER_COMPANY + slot % USERS_PER_COMPANY + 1
+    return company, owner, thread_id % 10 == 0
 
 
 def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, list[tuple[object, ...]]]]:
@@ -154,11 +174,9 @@ def _common_rows(total: int, companies: int, now: object) -> list[tuple[str, lis
     )
     rows: list[tuple[object, ...]] = []
     for tid in range(1, total + 1):
-        company = (tid - 1) % companies + 1
-        slot = (tid - 1) // companies  # the thread's place within its company
-        owner = (company - 1) * USERS_PER_COMPANY + slot % USERS_PER_COMPANY + 1
-        message = slot // USERS_PER_COMPANY + 1
-        visibility = "shared" if tid % 10 == 0 else "private"
+        company, owner, shared = _placed(tid, companies)
+        message = (tid - 1) // companies // USERS_PER_COMPANY + 1
+        visibility = "shared" if shared else "private"
         rows.append((tid, company, owner, message, "s", now, visibility, decision))
     out.append(
         (
@@ -186,7 +204,7 @@ async def _postgres_load(url: str, total: int, companies: int, gen: Generator) -
         while done < total:
             batch = []
             for tid in range(done + 1, min(total, done + BATCH) + 1):
-                batch.append((tid, _tsvector(gen.document(tid, (tid - 1) % companies + 1))))
+                batch.append((tid, _tsvector(gen.document(tid, companies))))
             await conn.executemany(
                 "INSERT INTO thread_search (thread_id, document) VALUES ($1, $2::tsvector)", batch
             )

@@ -61,7 +61,7 @@ async def list_visible(
             **filters,
         )
         if query is not None:
-            rank = ranker(conn.dialect.name, SearchQuery.parse(query), company_id)
+            rank = ranker(conn.dialect.name, SearchQuery.parse(query), where)
             return await search_threads(conn, where, rank, limit=limit, offset=offset)
         return await list_threads(conn, where, limit=limit, before_id=before_id)
 

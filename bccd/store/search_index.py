@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -134,11 +134,13 @@ def terms(text: str | None) -> list[str]:
 class ThreadDocument:
     thread_id: int
     company_id: int
+    owner_id: int
     subject: str
     people: list[tuple[str, str | None]]  # (address, display name)
     attachment_names: list[str]
     body: str | None
     html: str | None = None  # used when there is no text body
+    shared: bool = False  # the thread's visibility is "shared" (new threads are private)
 
     def fields(self) -> dict[str, list[str]]:
         body = self.body
@@ -161,6 +163,35 @@ def _pg_scope(company_id: int) -> str:
     return f"c:{company_id}"
 
 
+# PostgreSQL: lexemes with ":" in them (terms() never yields one) say who may read a thread and where its id
+# lies, so that one GIN scan finds the visible matches of a range of ids (issue 13 target 5, see Ranking):
+# o:OWNER (the owner's threads), s:COMPANY (the company's shared threads) and, per BUCKET_SHIFTS, bS:N
+# for the aligned block of 2**S ids that holds the thread's id (N = id >> S). The owner and shared lexemes
+# follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0010).
+BUCKET_SHIFTS: Final = (10, 13, 16)
+
+
+def _pg_owner(owner_id: int) -> str:
+    return f"o:{owner_id}"
+
+
+def _pg_shared(company_id: int) -> str:
+    return f"s:{company_id}"
+
+
+def _pg_bucket(shift: int, block: int) -> str:
+    return f"b{shift}:{block}"
+
+
+def _pg_access(doc: ThreadDocument) -> list[str]:
+    """The document's lexemes that are not words: its owner, shared or not, and its id's blocks."""
+    out = [_pg_owner(doc.owner_id)]
+    if doc.shared:
+        out.append(_pg_shared(doc.company_id))
+    out.extend(_pg_bucket(shift, doc.thread_id >> shift) for shift in BUCKET_SHIFTS)
+    return out
+
+
 def _tsvector(doc: ThreadDocument) -> str:
     """The document as a tsvector literal: our own words, weighted by field, with positions."""
     positions: dict[str, list[str]] = {}
@@ -175,7 +206,7 @@ def _tsvector(doc: ThreadDocument) -> str:
             if count < _MAX_POSITIONS:
                 seen[word] = count + 1
                 positions.setdefault(word, []).append(f"{position}{weight}")
-    lexemes = [f"'{_pg_scope(doc.company_id)}':1D"]
+    lexemes = [f"'{_pg_scope(doc.company_id)}':1D", *(f"'{lexeme}'" for lexeme in _pg_access(doc))]
     lexemes.extend(f"'{word}':{','.join(marks[:255])}" for word, marks in positions.items())
     return " ".join(lexemes)
 
@@ -220,6 +251,7 @@ async def index_new_threads(
         ThreadDocument(
             tid,
             draft.company_id,
+            draft.owner_id,
             draft.subject,
             [(p.address, p.name) for p in draft.participants],
             [a.get("name") or "" for a in row.values.get("attachments") or []],
@@ -294,6 +326,41 @@ _SCORED_FIELDS: Final = (("subject", 4), ("people", 2), ("attachments", 1))
 _FTS_CONTENT: Final = TABLE + "_content"
 
 
+class SearchScope(Protocol):
+    """Whose search it is (bccd.store.thread_views.ThreadFilter is one)."""
+
+    @property
+    def company_id(self) -> int: ...
+    @property
+    def owner_id(self) -> int | None: ...
+    @property
+    def viewer_id(self) -> int | None: ...
+    @property
+    def viewer_is_admin(self) -> bool: ...
+
+
+# PostgreSQL finds the window by probing ranges of ids, newest first: one GIN scan per range for the query's
+# words AND the caller's access (o:/s:/c: lexemes) AND the range's id blocks (bS:N lexemes, see
+# BUCKET_SHIFTS). GIN walks the shortest of those posting lists and skips through the others, so a range
+# costs about its size in index entries, and only its visible matches are read from the table (before, a
+# regular user's common word read ~10,000 documents and threads rows for its 1,000 visible ones, and a
+# middling word every match's rows, visible or not). The first range is the newest FIRST_SPAN ids; each
+# next one is sized from the matches per id found so far (at least twice the last), until the window is full
+# or the ids run out. Ranges start and end on a multiple of the smallest block.
+FIRST_SPAN: Final = 2048
+_BLOCK: Final = 1 << BUCKET_SHIFTS[0]
+
+
+def _cover(lo: int, hi: int) -> list[str]:
+    """The id-block lexemes that cover exactly the ids lo..hi-1 (both multiples of the smallest block)."""
+    out = []
+    while lo < hi:
+        shift = next(s for s in reversed(BUCKET_SHIFTS) if lo % (1 << s) == 0 and lo + (1 << s) <= hi)
+        out.append(_pg_bucket(shift, lo >> shift))
+        lo += 1 << shift
+    return out
+
+
 class Ranking:
     """How a search narrows and orders the threads a listing's SELECT (its WHERE: the filters) finds.
 
@@ -302,27 +369,54 @@ class Ranking:
     follows a full window).
     """
 
-    def __init__(self, dialect: str, query: SearchQuery, company_id: int) -> None:
+    def __init__(self, dialect: str, query: SearchQuery, scope: SearchScope) -> None:
         self._sqlite = dialect == "sqlite"
         self._query = query
-        self._company_id = company_id
+        self._scope = scope
+        self._company_id = scope.company_id
         self.window = SEARCH_WINDOW
-        self._scoped = True  # until window_ids has looked (see RECENT_THREADS)
+        self._scoped = True  # until window_ids has looked (see RECENT_THREADS; SQLite)
+        self.probes = 0  # PostgreSQL: how many ranges window_ids probed (tests, benchmarks)
 
-    def _match(self) -> tuple[Any, Any]:
-        """(the index's id column, the full-text condition), scoped to the company or on the words alone."""
-        company = self._company_id if self._scoped else None
+    def _pg_access(self) -> str:
+        """The tsquery of the threads the scope may read (its company's; a regular user's own or shared)."""
+        scope = self._scope
+        company = scope.company_id
+        parts = []
+        if scope.viewer_id is not None and not scope.viewer_is_admin:
+            parts.append(f"( '{_pg_owner(scope.viewer_id)}' | '{_pg_shared(company)}' )")
+        if scope.owner_id is not None:
+            parts.append(f"'{_pg_owner(scope.owner_id)}'")
+        if not parts and self._scoped:  # an owner's lexemes are in the owner's company already
+            parts.append(f"'{_pg_scope(company)}'")
+        return " & ".join(parts)
+
+    def _pg_tsquery(self, blocks: list[str] | None = None) -> str:
+        parts = [self._query.tsquery()]
+        access = self._pg_access()
+        if access:
+            parts.append(access)
+        if blocks:
+            parts.append("( " + " | ".join(f"'{b}'" for b in blocks) + " )")
+        return " & ".join(parts)
+
+    def _match(self, blocks: list[str] | None = None) -> tuple[Any, Any]:
+        """(the index's id column, the full-text condition): SQLite's scoped to the company or on the words
+        alone; PostgreSQL's the words, the scope's access and, when given, the id blocks of a range."""
         if self._sqlite:
+            company = self._company_id if self._scoped else None
             key = table(TABLE, column("rowid")).c.rowid
             fts = self._query.fts5(company)
             return key, literal_column(TABLE).op("MATCH")(bindparam("thread_search_q", fts))
         docs = table(TABLE, column("thread_id"), column("document"))
-        tsq = cast(bindparam("thread_search_q", self._query.tsquery(company)), TSQUERY)
+        tsq = cast(bindparam("thread_search_q", self._pg_tsquery(blocks)), TSQUERY)
         return docs.c.thread_id, docs.c.document.op("@@")(tsq)
 
-    def _matches(self, stmt: Select[Any], *, below: int | None = None) -> Any:
+    def _matches(
+        self, stmt: Select[Any], *, below: int | None = None, blocks: list[str] | None = None
+    ) -> Any:
         """The visible matches, newest first (a SELECT of `id`)."""
-        key, match = self._match()
+        key, match = self._match(blocks)
         found = select(key.label("id")).select_from(key.table.join(threads, threads.c.id == key)).where(match)
         if stmt.whereclause is not None:
             found = found.where(stmt.whereclause)
@@ -330,33 +424,80 @@ class Ranking:
             found = found.where(key < below)
         return found.order_by(key.desc())
 
-    async def window_ids(self, conn: AsyncConnection, stmt: Select[Any]) -> list[int]:
-        if not self._sqlite:
-            # Planned for these words (a plan cached for the statement's parameters in general walked the
-            # whole index for a rare word: 1.4 s at 1M threads), in this process (parallel workers cost
-            # more to start than a LIMIT 1000 saves).
-            await conn.execute(
-                select(
-                    func.set_config("plan_cache_mode", "force_custom_plan", True),
-                    func.set_config("max_parallel_workers_per_gather", "0", True),
-                )
-            )
+    async def _look(self, conn: AsyncConnection) -> int | None:
+        """The newest thread id (None: no threads), and whether the company's lexeme narrows the query
+        (`_scoped`, see RECENT_THREADS)."""
         newest = (await conn.execute(select(func.max(threads.c.id)))).scalar()
         if newest is None:
-            return []
+            return None
         recent = select(func.count()).where(
             threads.c.company_id == self._company_id, threads.c.id > int(newest) - RECENT_THREADS
         )
         held = int((await conn.execute(recent)).scalar_one())
         self._scoped = held * 4 < min(RECENT_THREADS, int(newest))
-        # One row: the ids as one JSON array / PostgreSQL array (a thousand rows through the driver and the
-        # result machinery cost more than the query).
+        return int(newest)
+
+    async def window_ids(self, conn: AsyncConnection, stmt: Select[Any]) -> list[int]:
+        if not self._sqlite:
+            return await self._pg_window_ids(conn, stmt)
+        if await self._look(conn) is None:
+            return []
+        # One row: the ids as one JSON array (a thousand rows through the driver and the result machinery
+        # cost more than the query).
         window = self._matches(stmt).limit(self.window).subquery("window")
-        agg = func.json_group_array(window.c.id) if self._sqlite else func.array_agg(window.c.id)
-        found = (await conn.execute(select(agg))).scalar()
-        if self._sqlite:
-            found = json.loads(found or "[]")
-        return sorted((int(i) for i in found or ()), reverse=True)
+        found = (await conn.execute(select(func.json_group_array(window.c.id)))).scalar()
+        return sorted((int(i) for i in json.loads(found or "[]")), reverse=True)
+
+    async def _pg_window_ids(self, conn: AsyncConnection, stmt: Select[Any]) -> list[int]:
+        # Planned for these words (a plan cached for the statement's parameters in general walked the whole
+        # index for a rare word: 1.4 s at 1M threads), in this process (parallel workers cost more to start
+        # than a LIMIT 1000 saves).
+        await conn.execute(
+            select(
+                func.set_config("plan_cache_mode", "force_custom_plan", True),
+                func.set_config("max_parallel_workers_per_gather", "0", True),
+            )
+        )
+        newest = await self._look(conn)
+        if newest is None:
+            return []
+        hi = -(-(newest + 1) // _BLOCK) * _BLOCK
+        span, found = FIRST_SPAN, list[int]()
+        while hi > 0 and len(found) < self.window:
+            lo = max(0, (hi - span) // _BLOCK * _BLOCK)
+            need = self.window - len(found)
+            ids = await self._pg_probe(conn, stmt, lo, hi, newest, need)
+            self.probes += 1
+            found.extend(ids)
+            if len(ids) < need:
+                rest, per_id = need - len(ids), len(ids) / (hi - lo)
+                # When the matches left are about as many as wanted, probe all of them at once (lo = 0).
+                wide = per_id * lo <= 2 * rest
+                span = lo if wide else int(max(2 * (hi - lo), rest / per_id * 1.25))
+            hi = lo
+        return found
+
+    async def _pg_probe(
+        self, conn: AsyncConnection, stmt: Select[Any], lo: int, hi: int, newest: int, limit: int
+    ) -> list[int]:
+        """The newest `limit` visible matches with ids in lo..hi-1, newest first. The index's matches are
+        one array that the threads' filter reads by primary key (a join let the planner walk every thread
+        of the company to merge with a few matches); down to id 0, without blocks (see _pg_window_ids)."""
+        docs = table(TABLE, column("thread_id"), column("document"))
+        tsq = self._pg_tsquery(None if lo == 0 else _cover(lo, hi))
+        candidates = select(docs.c.thread_id).where(
+            docs.c.document.op("@@")(cast(bindparam("thread_search_q", tsq), TSQUERY))
+        )
+        if lo == 0 and hi <= newest:
+            candidates = candidates.where(docs.c.thread_id < hi)
+        found = select(threads.c.id).where(threads.c.id == func.any(func.array(candidates.scalar_subquery())))
+        if stmt.whereclause is not None:
+            found = found.where(stmt.whereclause)
+        # One row: the ids as one PostgreSQL array (a thousand rows through the driver and the result
+        # machinery cost more than the query).
+        probe = found.order_by(threads.c.id.desc()).limit(limit).subquery("window")
+        ids = (await conn.execute(select(func.array_agg(probe.c.id)))).scalar()
+        return sorted((int(i) for i in ids or ()), reverse=True)
 
     async def best_first(self, conn: AsyncConnection, ids: list[int], offset: int, limit: int) -> list[int]:
         """`limit` of the window's `ids` from `offset`, best match first, then newest."""
@@ -408,9 +549,9 @@ class Ranking:
         return stmt.join(found, found.c.id == threads.c.id).order_by(threads.c.id.desc())
 
 
-def ranker(dialect: str, query: SearchQuery, company_id: int) -> Ranking:
-    """The ranking of `query`'s matches in `company_id` on this backend (see Ranking)."""
-    return Ranking(dialect, query, company_id)
+def ranker(dialect: str, query: SearchQuery, scope: SearchScope) -> Ranking:
+    """The ranking of `query`'s matches that `scope` may see, on this backend (see Ranking)."""
+    return Ranking(dialect, query, scope)
 
 
 # -- schema and backfill (migration 0003) ----------------------------------------------------------------
@@ -427,6 +568,52 @@ POSTGRES_DDL: Final = (
     "CREATE TABLE thread_search (thread_id BIGINT PRIMARY KEY REFERENCES threads (id) ON DELETE CASCADE,"
     " document TSVECTOR NOT NULL)",
     "CREATE INDEX ix_thread_search_document ON thread_search USING GIN (document)",
+)
+
+
+def _pg_access_sql(row: str) -> str:
+    """SQL for _pg_access of the threads row `row` (a table alias, or NEW in a trigger), as a text[]."""
+    buckets = ", ".join(f"'b{shift}:' || ({row}.id >> {shift})" for shift in BUCKET_SHIFTS)
+    return (
+        f"ARRAY['o:' || {row}.owner_id, {buckets}] || CASE WHEN {row}.visibility = 'shared' "
+        f"THEN ARRAY['s:' || {row}.company_id] ELSE ARRAY[]::text[] END"
+    )
+
+
+# Migration 0010: the access and id-block lexemes for the documents written before it, and the trigger that
+# keeps the owner/shared lexemes equal to the threads row. The table is rebuilt rather than updated in place:
+# rows in id order, as inserts leave them (GIN's scans are cheap when a range of ids is a range of the
+# table; an UPDATE scattered them, and a common word AND one block then read the word's whole posting
+# list: 30 ms at 1M threads), no dead half, and the GIN index built once. `document || array_to_tsvector`
+# merges a lexeme already there (a document the 0003 backfill wrote with this code) instead of repeating it.
+POSTGRES_ACCESS_DDL: Final = (
+    "SET LOCAL maintenance_work_mem = '256MB'",
+    "CREATE TABLE thread_search_rebuilt (thread_id BIGINT NOT NULL, document TSVECTOR NOT NULL)",
+    "INSERT INTO thread_search_rebuilt (thread_id, document) "  # noqa: S608 - constants only
+    f"SELECT s.thread_id, s.document || array_to_tsvector({_pg_access_sql('t')}) "
+    "FROM thread_search s JOIN threads t ON t.id = s.thread_id ORDER BY s.thread_id",
+    "DROP TABLE thread_search",
+    "ALTER TABLE thread_search_rebuilt RENAME TO thread_search",
+    "ALTER TABLE thread_search ADD CONSTRAINT thread_search_pkey PRIMARY KEY (thread_id)",
+    "ALTER TABLE thread_search ADD CONSTRAINT thread_search_thread_id_fkey FOREIGN KEY (thread_id) "
+    "REFERENCES threads (id) ON DELETE CASCADE",
+    "CREATE INDEX ix_thread_search_document ON thread_search USING GIN (document)",
+    "CREATE FUNCTION thread_search_access() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # noqa: S608
+    "UPDATE thread_search SET document = ts_delete(document, "
+    "ARRAY['o:' || OLD.owner_id, 's:' || OLD.company_id, 'c:' || OLD.company_id]) "
+    f"|| array_to_tsvector(ARRAY['c:' || NEW.company_id] || {_pg_access_sql('NEW')}) "
+    "WHERE thread_id = NEW.id; RETURN NULL; END $$",
+    "CREATE TRIGGER thread_search_access AFTER UPDATE OF visibility, owner_id, company_id ON threads "
+    "FOR EACH ROW WHEN (OLD.visibility IS DISTINCT FROM NEW.visibility "
+    "OR OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.company_id IS DISTINCT FROM NEW.company_id) "
+    "EXECUTE FUNCTION thread_search_access()",
+    "ANALYZE thread_search",
+)
+POSTGRES_ACCESS_DROP: Final = (
+    "DROP TRIGGER IF EXISTS thread_search_access ON threads",
+    "DROP FUNCTION IF EXISTS thread_search_access()",
+    f"UPDATE thread_search s SET document = ts_delete(s.document, {_pg_access_sql('t')}) "  # noqa: S608
+    "FROM threads t WHERE t.id = s.thread_id",
 )
 SQLITE_DROP: Final = ("DROP TRIGGER IF EXISTS thread_search_delete", "DROP TABLE IF EXISTS thread_search")
 POSTGRES_DROP: Final = ("DROP TABLE IF EXISTS thread_search",)
@@ -448,7 +635,8 @@ _BACKFILL_BATCH = 1000
 def _documents(conn: Connection, after_id: int) -> list[ThreadDocument]:
     rows = conn.execute(
         text(
-            "SELECT t.id, t.company_id, t.subject, m.text_body, m.html_body, m.attachments "
+            "SELECT t.id, t.company_id, t.owner_id, t.visibility, t.subject, m.text_body, m.html_body, "
+            "m.attachments "
             "FROM threads t JOIN messages m ON m.id = t.message_pk "
             "WHERE t.id > :after ORDER BY t.id LIMIT :n"
         ),
@@ -469,11 +657,23 @@ def _documents(conn: Connection, after_id: int) -> list[ThreadDocument]:
         if int(tid) in people:
             people[int(tid)].append((address, name))
     docs = []
-    for tid, company_id, subject, body, html, attachments in rows:
+    for tid, company_id, owner_id, visibility, subject, body, html, attachments in rows:
         if isinstance(attachments, str):  # SQLite hands JSON back as text through text()
             attachments = json.loads(attachments)
         names = [a.get("name") or "" for a in attachments or []]
-        docs.append(ThreadDocument(int(tid), int(company_id), subject, people[int(tid)], names, body, html))
+        docs.append(
+            ThreadDocument(
+                int(tid),
+                int(company_id),
+                int(owner_id),
+                subject,
+                people[int(tid)],
+                names,
+                body,
+                html,
+                shared=visibility == "shared",
+            )
+        )
     return docs
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from bccd.services.threads import list_visible
@@ -251,5 +255,99 @@ async def test_fields_rank_subject_people_attachments_then_body(any_db_url: str)
         ]
         for query in ("zeppelin", "zeppel*", "ZEPPELIN"):
             assert [t.id for t in await list_visible(db, actor=w.alice, query=query)] == ids
+    finally:
+        await db.close()
+
+
+async def test_migration_0010_gives_older_documents_their_readers(corpus: Corpus) -> None:
+    """PostgreSQL's documents name who may read a thread (owner, shared) and the blocks of its id; 0010
+    adds them to documents written before it (its downgrade strips them), and a shared thread that
+    lacked them would not be found by a colleague."""
+    url, ids = corpus.db.url, corpus.ids
+    await corpus.db.close()
+    try:
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0009")
+        if not url.startswith("sqlite"):
+            stripped = Database(url)
+            try:
+                # Without its lexemes, the shared thread is invisible to a colleague's search.
+                assert ids["bob_shared"] not in await _search(
+                    Corpus(stripped, corpus.world, ids), corpus.world.alice, "proposal"
+                )
+            finally:
+                await stripped.close()
+    finally:
+        await asyncio.to_thread(upgrade, url)
+    corpus.db = Database(url)
+    assert set(await _search(corpus, corpus.world.alice, "proposal")) == {
+        ids["offer"],
+        ids["lunch"],
+        ids["bob_shared"],
+    }
+    assert set(await _search(corpus, corpus.world.bob, "proposal")) == {ids["bob_private"], ids["bob_shared"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 3000))
+def test_id_blocks_cover_exactly_the_range(lo_blocks: int, width_blocks: int) -> None:
+    block = 1 << search_index.BUCKET_SHIFTS[0]
+    lo, hi = lo_blocks * block, (lo_blocks + width_blocks) * block
+    covered: list[tuple[int, int]] = []
+    for lexeme in search_index._cover(lo, hi):
+        shift, n = lexeme[1:].split(":")
+        assert int(shift) in search_index.BUCKET_SHIFTS
+        covered.append((int(n) << int(shift), (int(n) + 1) << int(shift)))
+    covered.sort()
+    assert covered[0][0] == lo and covered[-1][1] == hi
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))  # no gap, no overlap
+    assert len(covered) <= 2 * 7 * len(search_index.BUCKET_SHIFTS) + (hi - lo) // (1 << 16)
+
+
+async def test_the_window_is_probed_newest_ids_first_without_missing_a_match(
+    any_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL finds the window in ranges of ids, newest first (blocks of 2 ids here instead of 1,024):
+    whatever the ranges, the window is the newest visible matches, and older ones follow it."""
+    monkeypatch.setattr(search_index, "BUCKET_SHIFTS", (1, 2, 3))
+    monkeypatch.setattr(search_index, "_BLOCK", 2)
+    monkeypatch.setattr(search_index, "FIRST_SPAN", 2)
+    monkeypatch.setattr(search_index, "SEARCH_WINDOW", 4)
+    probes: list[tuple[int, int]] = []
+    probe = search_index.Ranking._pg_probe
+
+    async def counted(self: search_index.Ranking, conn: Any, stmt: Any, lo: int, hi: int, *a: Any) -> Any:
+        probes.append((lo, hi))
+        return await probe(self, conn, stmt, lo, hi, *a)
+
+    monkeypatch.setattr(search_index.Ranking, "_pg_probe", counted)
+    db = Database(any_db_url)
+    try:
+        w = await seed(db)
+        visible_to_alice, everything = [], []
+        for i in range(40):
+            owner = (w.alice, w.bob)[i % 2]
+            # Matches thin out towards the newest ids, so that the ranges must grow.
+            subject = "Walrus report" if i < 16 or i % 3 == 0 else "Other report"
+            tid = await _thread(db, owner, f"w{i}", subject=subject)
+            if i % 6 == 1:
+                async with db.write() as conn:
+                    await set_visibility(conn, tid, "shared", actor="test")
+            if subject.startswith("Walrus"):
+                everything.append(tid)
+                if owner is w.alice or i % 6 == 1:
+                    visible_to_alice.append(tid)
+        for actor, expected in ((w.alice, visible_to_alice), (w.carol, everything)):
+            # Every match scores the same (the subject): the window is newest first, then the older ones.
+            first = await list_visible(db, actor=actor, query="walrus", limit=4)
+            assert [t.id for t in first] == sorted(expected, reverse=True)[:4]
+            pages = [
+                [t.id for t in await list_visible(db, actor=actor, query="walrus", limit=3, offset=o)]
+                for o in range(0, len(expected) + 3, 3)
+            ]
+            assert [t for page in pages for t in page] == sorted(expected, reverse=True)
+        if not db.is_sqlite:
+            blocked = sorted({p for p in probes if p[0] > 0}, key=lambda p: p[0] - p[1])
+            assert len(blocked) >= 3 and blocked[0][1] - blocked[0][0] > 2  # ranges with blocks, grown
+            assert any(lo == 0 for lo, _ in probes)  # and the rest of the ids at once
     finally:
         await db.close()

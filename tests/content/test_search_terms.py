@@ -95,7 +95,7 @@ def test_terms_are_what_the_reference_cuts(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(_TEXT, _TEXT, _TEXT)
 def test_index_rows_are_unchanged(subject: str, name: str, body: str) -> None:
-    doc = ThreadDocument(7, 3, subject, [("a@b.test", name or None)], [name + ".pdf"], body)
+    doc = ThreadDocument(7, 3, 5, subject, [("a@b.test", name or None)], [name + ".pdf"], body)
     row = _fts_row(doc)
     assert row["subject"] == " ".join(_ref_terms(subject))
     assert row["people"] == " ".join([*_ref_terms(name), *_ref_terms("a@b.test")])
