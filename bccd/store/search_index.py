@@ -167,7 +167,7 @@ def _pg_scope(company_id: int) -> str:
 # lies, so that one GIN scan finds the visible matches of a range of ids (issue 13 target 5, see Ranking):
 # o:OWNER (the owner's threads), s:COMPANY (the company's shared threads) and, per BUCKET_SHIFTS, bS:N
 # for the aligned block of 2**S ids that holds the thread's id (N = id >> S). The owner and shared lexemes
-# follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0010).
+# follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0011).
 BUCKET_SHIFTS: Final = (10, 13, 16)
 
 
@@ -580,7 +580,7 @@ def _pg_access_sql(row: str) -> str:
     )
 
 
-# Migration 0010: the access and id-block lexemes for the documents written before it, and the trigger that
+# Migration 0011: the access and id-block lexemes for the documents written before it, and the trigger that
 # keeps the owner/shared lexemes equal to the threads row. The table is rebuilt rather than updated in place:
 # rows in id order, as inserts leave them (GIN's scans are cheap when a range of ids is a range of the
 # table; an UPDATE scattered them, and a common word AND one block then read the word's whole posting

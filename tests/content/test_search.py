@@ -259,14 +259,14 @@ async def test_fields_rank_subject_people_attachments_then_body(any_db_url: str)
         await db.close()
 
 
-async def test_migration_0010_gives_older_documents_their_readers(corpus: Corpus) -> None:
-    """PostgreSQL's documents name who may read a thread (owner, shared) and the blocks of its id; 0010
+async def test_migration_0011_gives_older_documents_their_readers(corpus: Corpus) -> None:
+    """PostgreSQL's documents name who may read a thread (owner, shared) and the blocks of its id; 0011
     adds them to documents written before it (its downgrade strips them), and a shared thread that
     lacked them would not be found by a colleague."""
     url, ids = corpus.db.url, corpus.ids
     await corpus.db.close()
     try:
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "0009")
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0010")
         if not url.startswith("sqlite"):
             stripped = Database(url)
             try:

@@ -1,7 +1,7 @@
 """thread search on PostgreSQL: who may read a thread, and its id's blocks, in its tsvector
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07 14:10:00.000000
 
 Issue 13 target 5 (search at 1M threads on PostgreSQL). A search ranks the newest 1,000 matches the
@@ -20,8 +20,8 @@ from alembic import op
 
 from bccd.store import search_index
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
