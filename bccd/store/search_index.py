@@ -168,7 +168,7 @@ def _pg_scope(company_id: int) -> str:
 # o:OWNER (the owner's threads), s:COMPANY (the company's shared threads) and, per BUCKET_SHIFTS, bS:N
 # for the aligned block of 2**S ids that holds the thread's id (N = id >> S). The owner and shared lexemes
 # follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0011).
-BUCKET_SHIFTS: Final = (10, 13, 16)
+BUCKET_SHIFTS: Final = (10, 12, 14, 16, 18)
 
 
 def _pg_owner(owner_id: int) -> str:
@@ -341,12 +341,15 @@ class SearchScope(Protocol):
 
 # PostgreSQL finds the window by probing ranges of ids, newest first: one GIN scan per range for the query's
 # words AND the caller's access (o:/s:/c: lexemes) AND the range's id blocks (bS:N lexemes, see
-# BUCKET_SHIFTS). GIN walks the shortest of those posting lists and skips through the others, so a range
-# costs about its size in index entries, and only its visible matches are read from the table (before, a
-# regular user's common word read ~10,000 documents and threads rows for its 1,000 visible ones, and a
-# middling word every match's rows, visible or not). The first range is the newest FIRST_SPAN ids; each
-# next one is sized from the matches per id found so far (at least twice the last), until the window is full
-# or the ids run out. Ranges start and end on a multiple of the smallest block.
+# BUCKET_SHIFTS), so that only the range's visible matches are read from the table (before, a regular
+# user's common word read ~10,000 documents and threads rows for its 1,000 visible ones, and a middling
+# word every match's rows, visible or not). A range costs GIN about its size in ids (0.07 us an id at 1M
+# threads, more with more blocks in its cover), a match read from the table ~3.5 us. The first range is
+# the newest FIRST_SPAN ids; each next one is sized from the matches per id found so far (2x to 8x the
+# last: a small first range misjudges the rate), until the window is full or the ids run out. When the
+# matches left below a range are about as many as the window still wants, the rest of the ids is probed
+# at once without blocks (a rare word: GIN reads its short posting list alone). Ranges start and end on a
+# multiple of the smallest block.
 FIRST_SPAN: Final = 2048
 _BLOCK: Final = 1 << BUCKET_SHIFTS[0]
 
@@ -473,7 +476,7 @@ class Ranking:
                 rest, per_id = need - len(ids), len(ids) / (hi - lo)
                 # When the matches left are about as many as wanted, probe all of them at once (lo = 0).
                 wide = per_id * lo <= 2 * rest
-                span = lo if wide else int(max(2 * (hi - lo), rest / per_id * 1.25))
+                span = lo if wide else int(min(8 * (hi - lo), max(2 * (hi - lo), rest / per_id * 1.25)))
             hi = lo
         return found
 
