@@ -184,11 +184,16 @@ def _pg_bucket(shift: int, block: int) -> str:
 
 
 def _pg_access(doc: ThreadDocument) -> list[str]:
-    """The document's lexemes that are not words: its owner, shared or not, and its id's blocks."""
+    """The document's lexemes that are not words: its owner, shared or not, and its id's blocks, each block
+    also as the owner's block (bS:NoOWNER) and, when shared, the company's shared block (bS:NsCOMPANY)."""
     out = [_pg_owner(doc.owner_id)]
     if doc.shared:
         out.append(_pg_shared(doc.company_id))
-    out.extend(_pg_bucket(shift, doc.thread_id >> shift) for shift in BUCKET_SHIFTS)
+    for shift in BUCKET_SHIFTS:
+        block = _pg_bucket(shift, doc.thread_id >> shift)
+        out.extend((block, f"{block}o{doc.owner_id}"))
+        if doc.shared:
+            out.append(f"{block}s{doc.company_id}")
     return out
 
 
@@ -395,12 +400,28 @@ class Ranking:
         return " & ".join(parts)
 
     def _pg_tsquery(self, blocks: list[str] | None = None) -> str:
+        """The words AND the scope's access, within the id blocks `blocks` when given: a regular user's
+        own and shared blocks, an owner's blocks, or (an admin's) the blocks themselves."""
+        scope = self._scope
         parts = [self._query.tsquery()]
-        access = self._pg_access()
-        if access:
-            parts.append(access)
-        if blocks:
-            parts.append("( " + " | ".join(f"'{b}'" for b in blocks) + " )")
+        if blocks is None:
+            access = self._pg_access()
+            if access:
+                parts.append(access)
+            return " & ".join(parts)
+        company, viewer = scope.company_id, scope.viewer_id
+        regular = viewer is not None and not scope.viewer_is_admin
+        if scope.owner_id is not None:
+            ors = [f"'{b}o{scope.owner_id}'" for b in blocks]
+            if regular:
+                parts.append(f"( '{_pg_owner(viewer or 0)}' | '{_pg_shared(company)}' )")
+        elif regular:
+            ors = [f"'{b}o{viewer}' | '{b}s{company}'" for b in blocks]
+        else:
+            ors = [f"'{b}'" for b in blocks]
+            if self._scoped:
+                parts.append(f"'{_pg_scope(company)}'")
+        parts.append("( " + " | ".join(ors) + " )")
         return " & ".join(parts)
 
     def _match(self, blocks: list[str] | None = None) -> tuple[Any, Any]:
@@ -575,11 +596,13 @@ POSTGRES_DDL: Final = (
 
 
 def _pg_access_sql(row: str) -> str:
-    """SQL for _pg_access of the threads row `row` (a table alias, or NEW in a trigger), as a text[]."""
-    buckets = ", ".join(f"'b{shift}:' || ({row}.id >> {shift})" for shift in BUCKET_SHIFTS)
+    """SQL for _pg_access of the threads row `row` (a table alias, OLD or NEW in a trigger), as a text[]."""
+    blocks = [f"'b{shift}:' || ({row}.id >> {shift})" for shift in BUCKET_SHIFTS]
+    owned = ", ".join(f"{b}, {b} || 'o' || {row}.owner_id" for b in blocks)
+    shared = ", ".join(f"{b} || 's' || {row}.company_id" for b in blocks)
     return (
-        f"ARRAY['o:' || {row}.owner_id, {buckets}] || CASE WHEN {row}.visibility = 'shared' "
-        f"THEN ARRAY['s:' || {row}.company_id] ELSE ARRAY[]::text[] END"
+        f"ARRAY['o:' || {row}.owner_id, {owned}] || CASE WHEN {row}.visibility = 'shared' "
+        f"THEN ARRAY['s:' || {row}.company_id, {shared}] ELSE ARRAY[]::text[] END"
     )
 
 
@@ -603,7 +626,7 @@ POSTGRES_ACCESS_DDL: Final = (
     "CREATE INDEX ix_thread_search_document ON thread_search USING GIN (document)",
     "CREATE FUNCTION thread_search_access() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # noqa: S608
     "UPDATE thread_search SET document = ts_delete(document, "
-    "ARRAY['o:' || OLD.owner_id, 's:' || OLD.company_id, 'c:' || OLD.company_id]) "
+    f"ARRAY['c:' || OLD.company_id] || {_pg_access_sql('OLD')}) "
     f"|| array_to_tsvector(ARRAY['c:' || NEW.company_id] || {_pg_access_sql('NEW')}) "
     "WHERE thread_id = NEW.id; RETURN NULL; END $$",
     "CREATE TRIGGER thread_search_access AFTER UPDATE OF visibility, owner_id, company_id ON threads "

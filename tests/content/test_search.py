@@ -347,7 +347,7 @@ async def test_the_window_is_probed_newest_ids_first_without_missing_a_match(
             assert [t for page in pages for t in page] == sorted(expected, reverse=True)
         if not db.is_sqlite:
             blocked = sorted({p for p in probes if p[0] > 0}, key=lambda p: p[0] - p[1])
-            assert len(blocked) >= 3 and blocked[0][1] - blocked[0][0] > 2  # ranges with blocks, grown
+            assert len(blocked) >= 2 and blocked[0][1] - blocked[0][0] > 2  # ranges with blocks, grown
             assert any(lo == 0 for lo, _ in probes)  # and the rest of the ids at once
     finally:
         await db.close()
