@@ -13,6 +13,9 @@ PostgreSQL (`simple` semantics: no stemming, any language). An address "anna@cli
 anna, client, test. Every query word must match (AND); a word ending in `*` matches as a prefix.
 The thread's company is indexed too (a token no text can produce), so the index itself narrows a
 query to the caller's company; visibility is then checked on the threads table, where it can change.
+On PostgreSQL the document also holds its owner, whether it is shared, and the blocks of ids its id lies
+in (migration 0011, kept equal to the threads row by a trigger), so that a search reads only the newest
+matches the caller may see (see Ranking); the threads table still has the last word on visibility.
 """
 
 from __future__ import annotations
@@ -476,15 +479,25 @@ class Ranking:
         # Planned for these words (a plan cached for the statement's parameters in general walked the whole
         # index for a rare word: 1.4 s at 1M threads), in this process (parallel workers cost more to start
         # than a LIMIT 1000 saves).
-        await conn.execute(
-            select(
-                func.set_config("plan_cache_mode", "force_custom_plan", True),
-                func.set_config("max_parallel_workers_per_gather", "0", True),
-            )
+        # One round trip for these and what _look asks.
+        newest_id = select(func.max(threads.c.id)).scalar_subquery()
+        recent = select(func.count()).where(
+            threads.c.company_id == self._company_id, threads.c.id > newest_id - RECENT_THREADS
         )
-        newest = await self._look(conn)
-        if newest is None:
+        row = (
+            await conn.execute(
+                select(
+                    func.set_config("plan_cache_mode", "force_custom_plan", True),
+                    func.set_config("max_parallel_workers_per_gather", "0", True),
+                    newest_id,
+                    recent.scalar_subquery(),
+                )
+            )
+        ).one()
+        if row[2] is None:
             return []
+        newest, held = int(row[2]), int(row[3])
+        self._scoped = held * 4 < min(RECENT_THREADS, newest)
         hi = -(-(newest + 1) // _BLOCK) * _BLOCK
         span, found = FIRST_SPAN, list[int]()
         while hi > 0 and len(found) < self.window:
