@@ -9,7 +9,8 @@ every node locks the same messages in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_
@@ -26,6 +27,8 @@ from bccd.store.schema import (
     threads,
 )
 from bccd.store.search_index import index_new_threads
+from bccd.store.sqlite_inline import InlineConnection
+from bccd.store.sqlite_writes import InsertStatement, RawWriter
 from bccd.store.threads import AUTO_ACTOR, MessageRow, StoredThread, ThreadDraft
 from bccd.webhooks.outbox import record_new_threads
 
@@ -53,11 +56,8 @@ _PLAIN_INSERTS = {
 
 
 async def _message_ids(conn: AsyncConnection, rows: list[MessageRow]) -> dict[str, int]:
-    unique = list({row.sha256: row for row in rows}.values())
-    values = [
-        {"sha256": r.sha256, "raw": r.raw, "size": r.octets, "raw_chunks": r.chunks, **r.values}
-        for r in unique
-    ]
+    unique = _unique_messages(rows)
+    values = [_message_values(r) for r in unique]
     # One statement for any batch size (executemany, which SQLAlchemy sends as batched INSERT ... VALUES
     # ... RETURNING): compiled once and cached. A .values([...]) per batch was compiled again and again
     # (~8 % of the CPU per message in the ingest bench).
@@ -99,23 +99,91 @@ def _thread_values(draft: ThreadDraft, msg_pk: int) -> dict[str, Any]:
     }
 
 
-async def store_messages(
-    conn: AsyncConnection, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
-) -> list[list[StoredThread]]:
-    """Store every message once and one thread per draft; the result lines up with `batch`."""
-    rows = [row for row, _ in batch]
-    if any(row.chunks for row in rows):
-        short = await missing_chunks(conn, rows)
-        if short:
-            raise ChunksMissing(f"{len(short)} message(s) without all their pieces")
-    msg_ids = await _message_ids(conn, rows)
-    keyed: list[list[tuple[int, int]]] = []  # per batch entry: the (owner, message) key of each draft
+def _plan(
+    batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]], msg_ids: dict[str, int]
+) -> tuple[list[list[tuple[int, int]]], dict[tuple[int, int], ThreadDraft]]:
+    """Per batch entry the (owner, message) key of each draft, and the first draft of each key."""
+    keyed: list[list[tuple[int, int]]] = []
     first_draft: dict[tuple[int, int], ThreadDraft] = {}
     for row, drafts in batch:
         keys = [(d.owner_id, msg_ids[row.sha256]) for d in drafts]
         keyed.append(keys)
         for key, draft in zip(keys, drafts, strict=True):
             first_draft.setdefault(key, draft)  # the same owner + bytes twice in one batch: one thread
+    return keyed, first_draft
+
+
+def _results(
+    keyed: list[list[tuple[int, int]]],
+    created: dict[tuple[int, int], int],
+    existing: dict[tuple[int, int], int],
+) -> list[list[StoredThread]]:
+    out: list[list[StoredThread]] = []
+    claimed: set[tuple[int, int]] = set()
+    for keys in keyed:
+        stored = []
+        for key in keys:
+            is_new = key in created and key not in claimed
+            claimed.add(key)
+            stored.append(StoredThread(created.get(key) or existing[key], key[0], created=is_new))
+        out.append(stored)
+    return out
+
+
+def _message_values(row: MessageRow) -> dict[str, Any]:
+    return {"sha256": row.sha256, "raw": row.raw, "size": row.octets, "raw_chunks": row.chunks, **row.values}
+
+
+def _unique_messages(rows: Iterable[MessageRow]) -> list[MessageRow]:
+    return list({row.sha256: row for row in rows}.values())
+
+
+def _new_threads(
+    batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]],
+    msg_ids: dict[str, int],
+    first_draft: dict[tuple[int, int], ThreadDraft],
+    created: dict[tuple[int, int], int],
+) -> list[tuple[int, ThreadDraft, MessageRow]]:
+    by_pk = {msg_ids[row.sha256]: row for row, _ in batch}
+    return [(created[k], first_draft[k], by_pk[k[1]]) for k in first_draft if k in created]
+
+
+async def store_messages(
+    conn: AsyncConnection, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
+) -> list[list[StoredThread]]:
+    """Store every message once and one thread per draft; the result lines up with `batch`.
+
+    On SQLite the rows go through the plain sqlite3 connection under `conn` (bccd.store.sqlite_writes),
+    in the same transaction; elsewhere through SQLAlchemy (`store_messages_reference`)."""
+    raw = await _plain_sqlite3(conn)
+    if raw is not None:
+        return await _store_messages_sqlite(conn, RawWriter(raw), batch)
+    return await store_messages_reference(conn, batch)
+
+
+async def _plain_sqlite3(conn: AsyncConnection) -> sqlite3.Connection | None:
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = (await conn.get_raw_connection()).driver_connection
+    return driver._connection if isinstance(driver, InlineConnection) else None
+
+
+async def _check_chunks(conn: AsyncConnection, rows: list[MessageRow]) -> None:
+    """Every piece of a message written ahead (bccd.store.raw_chunks) is there, or the batch fails."""
+    if any(row.chunks for row in rows):
+        short = await missing_chunks(conn, rows)
+        if short:
+            raise ChunksMissing(f"{len(short)} message(s) without all their pieces")
+
+
+async def store_messages_reference(
+    conn: AsyncConnection, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
+) -> list[list[StoredThread]]:
+    """`store_messages` through SQLAlchemy Core, on either backend: the reference the raw path must match."""
+    rows = [row for row, _ in batch]
+    await _check_chunks(conn, rows)
+    msg_ids = await _message_ids(conn, rows)
+    keyed, first_draft = _plan(batch, msg_ids)
 
     created: dict[tuple[int, int], int] = {}
     if first_draft:
@@ -140,27 +208,30 @@ async def store_messages(
         )
         existing = {(int(o), int(m)): int(tid) for tid, o, m in found}
 
-    await _thread_rows(conn, [(created[key], first_draft[key]) for key in first_draft if key in created])
-    # Issue 9: the search index is written in the same transaction as the threads it finds.
-    by_pk = {msg_ids[row.sha256]: row for row, _ in batch}
-    new = [(created[k], first_draft[k], by_pk[k[1]]) for k in first_draft if k in created]
-    await index_new_threads(conn, new)
-    out: list[list[StoredThread]] = []
-    claimed: set[tuple[int, int]] = set()
-    for keys in keyed:
-        stored = []
-        for key in keys:
-            is_new = key in created and key not in claimed
-            claimed.add(key)
-            stored.append(StoredThread(created.get(key) or existing[key], key[0], created=is_new))
-        out.append(stored)
-    return out
+    new = [(created[key], first_draft[key]) for key in first_draft if key in created]
+    for table, rows in _thread_rows(new):
+        if rows:
+            await conn.execute(_PLAIN_INSERTS[table.name], rows)
+    await _after_threads(conn, new, _new_threads(batch, msg_ids, first_draft, created))
+    return _results(keyed, created, existing)
 
 
-async def _thread_rows(conn: AsyncConnection, new: list[tuple[int, ThreadDraft]]) -> None:
-    """Participants, automatic person/organization links and the first history entry of new threads."""
+async def _after_threads(
+    conn: AsyncConnection,
+    new: list[tuple[int, ThreadDraft]],
+    indexed: list[tuple[int, ThreadDraft, MessageRow]],
+) -> None:
+    """The webhook outbox and the search index of new threads, in this transaction (issue 9)."""
     if not new:
         return
+    await record_new_threads(
+        conn, [(tid, d.company_id, d.decision.outcome, d.decision.reason) for tid, d in new]
+    )
+    await index_new_threads(conn, indexed)
+
+
+def _thread_rows(new: list[tuple[int, ThreadDraft]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Participants, automatic person/organization links and the first history entry of new threads."""
     participants = [
         {"thread_id": tid, "address": p.address, "name": p.name, "role": p.role, "person_id": p.person_id}
         for tid, d in new
@@ -188,15 +259,58 @@ async def _thread_rows(conn: AsyncConnection, new: list[tuple[int, ThreadDraft]]
         }
         for tid, d in new
     ]
-    for table, rows in (
+    return [
         (thread_participants, participants),
         (thread_persons, persons),
         (thread_organizations, orgs),
         (link_history, history),
-    ):
+    ]
+
+
+_RAW_MESSAGES = InsertStatement(messages, " ON CONFLICT (sha256) DO NOTHING RETURNING id")
+_RAW_THREADS = InsertStatement(threads, " ON CONFLICT (owner_id, message_pk) DO NOTHING RETURNING id")
+_RAW_PLAIN = {
+    t.name: InsertStatement(t)
+    for t in (thread_participants, thread_persons, thread_organizations, link_history)
+}
+_MESSAGE_BY_SHA = "SELECT id FROM messages WHERE sha256 = ?"
+_THREAD_BY_KEY = "SELECT id FROM threads WHERE owner_id = ? AND message_pk = ?"
+
+
+async def _store_messages_sqlite(
+    conn: AsyncConnection, raw: RawWriter, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
+) -> list[list[StoredThread]]:
+    """`store_messages_reference`'s rows, in its order, through plain sqlite3: one prepared INSERT …
+    RETURNING per message and per thread (sqlite3's statement cache prepares each once), executemany for
+    the rest. Conflicts are decided by the database as there (ON CONFLICT DO NOTHING)."""
+    rows = [row for row, _ in batch]
+    await _check_chunks(conn, rows)
+    msg_ids: dict[str, int] = {}
+    for row in _unique_messages(rows):
+        values = _message_values(row)
+        columns = tuple(values)
+        inserted = await raw.one(_RAW_MESSAGES.sql(columns), _RAW_MESSAGES.params(columns, values))
+        if inserted is None:  # stored before (a retry, S3) or just now by another process
+            inserted = await raw.one(_MESSAGE_BY_SHA, (row.sha256,))
+        msg_ids[row.sha256] = int(inserted[0])
+    keyed, first_draft = _plan(batch, msg_ids)
+
+    created: dict[tuple[int, int], int] = {}
+    existing: dict[tuple[int, int], int] = {}
+    for key, draft in first_draft.items():
+        values = _thread_values(draft, key[1])
+        columns = tuple(values)
+        inserted = await raw.one(_RAW_THREADS.sql(columns), _RAW_THREADS.params(columns, values))
+        if inserted is not None:
+            created[key] = int(inserted[0])
+        else:
+            existing[key] = int((await raw.one(_THREAD_BY_KEY, key))[0])
+
+    new = [(created[key], first_draft[key]) for key in first_draft if key in created]
+    for table, rows in _thread_rows(new):
         if rows:
-            await conn.execute(_PLAIN_INSERTS[table.name], rows)
-    # issue 9: the webhook outbox, in this transaction (no-op unless the company has an endpoint)
-    await record_new_threads(
-        conn, [(tid, d.company_id, d.decision.outcome, d.decision.reason) for tid, d in new]
-    )
+            insert_ = _RAW_PLAIN[table.name]
+            columns = tuple(rows[0])
+            await raw.many(insert_.sql(columns), [insert_.params(columns, r) for r in rows])
+    await _after_threads(conn, new, _new_threads(batch, msg_ids, first_draft, created))
+    return _results(keyed, created, existing)
