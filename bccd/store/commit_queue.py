@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bccd.logs import error_fields, get_logger
 from bccd.store.database import Database
 from bccd.store.raw_chunks import wants_chunks, write_ahead
+from bccd.store.sqlite_writes import savepoint
 from bccd.store.thread_batch import store_messages
 from bccd.store.threads import MessageRow, StoredThread, ThreadDraft
 
@@ -152,7 +153,7 @@ class CommitQueue:
             stored = await store_messages(conn, payload)
             return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
         try:
-            async with conn.begin_nested():
+            async with savepoint(conn):
                 stored = await store_messages(conn, payload)
             return [(e.future, True, s) for e, s in zip(writes, stored, strict=True)]
         except Exception as exc:
@@ -160,7 +161,7 @@ class CommitQueue:
         results: list[tuple[asyncio.Future[list[StoredThread]], bool, Any]] = []
         for entry, item in zip(writes, payload, strict=True):
             try:
-                async with conn.begin_nested():
+                async with savepoint(conn):
                     results.append((entry.future, True, (await store_messages(conn, [item]))[0]))
             except Exception as exc:  # this message alone fails (451); the others still commit
                 results.append((entry.future, False, exc))

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, LargeBinary, Table
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.store.schema import UtcDateTime
-from bccd.store.sqlite_inline import LARGE_PARAMETER_BYTES, finish_in_thread
+from bccd.store.sqlite_inline import LARGE_PARAMETER_BYTES, InlineConnection, finish_in_thread
 
 Converter = Callable[[Any], Any]
 
@@ -142,3 +144,34 @@ class InsertStatement:
     def params(self, columns: tuple[str, ...], row: dict[str, Any]) -> list[Any]:
         convert = self._convert
         return [convert[c](row[c]) for c in columns]
+
+
+async def plain_sqlite3(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The plain sqlite3 connection under an SQLAlchemy one of bccd's SQLite engines (None elsewhere)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = (await conn.get_raw_connection()).driver_connection
+    return driver._connection if isinstance(driver, InlineConnection) else None
+
+
+_SAVEPOINT = "bccd_batch"
+
+
+@asynccontextmanager
+async def savepoint(conn: AsyncConnection) -> AsyncIterator[None]:
+    """`conn.begin_nested()`: a SAVEPOINT released when the block ends, rolled back to when it raises.
+    On SQLite as three plain statements (SQLAlchemy's nested transaction cost ~2 % of a delivery)."""
+    raw = await plain_sqlite3(conn)
+    if raw is None:
+        async with conn.begin_nested():
+            yield
+        return
+    writer = RawWriter(raw)
+    writer.rows(f"SAVEPOINT {_SAVEPOINT}", ())
+    try:
+        yield
+    except BaseException:
+        writer.rows(f"ROLLBACK TO {_SAVEPOINT}", ())
+        writer.rows(f"RELEASE {_SAVEPOINT}", ())
+        raise
+    writer.rows(f"RELEASE {_SAVEPOINT}", ())

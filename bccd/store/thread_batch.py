@@ -9,7 +9,6 @@ every node locks the same messages in the same order.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,8 +26,7 @@ from bccd.store.schema import (
     threads,
 )
 from bccd.store.search_index import index_new_threads
-from bccd.store.sqlite_inline import InlineConnection
-from bccd.store.sqlite_writes import InsertStatement, RawWriter
+from bccd.store.sqlite_writes import InsertStatement, RawWriter, plain_sqlite3
 from bccd.store.threads import AUTO_ACTOR, MessageRow, StoredThread, ThreadDraft
 from bccd.webhooks.outbox import record_new_threads
 
@@ -155,17 +153,10 @@ async def store_messages(
 
     On SQLite the rows go through the plain sqlite3 connection under `conn` (bccd.store.sqlite_writes),
     in the same transaction; elsewhere through SQLAlchemy (`store_messages_reference`)."""
-    raw = await _plain_sqlite3(conn)
+    raw = await plain_sqlite3(conn)
     if raw is not None:
         return await _store_messages_sqlite(conn, RawWriter(raw), batch)
     return await store_messages_reference(conn, batch)
-
-
-async def _plain_sqlite3(conn: AsyncConnection) -> sqlite3.Connection | None:
-    if conn.dialect.name != "sqlite":
-        return None
-    driver = (await conn.get_raw_connection()).driver_connection
-    return driver._connection if isinstance(driver, InlineConnection) else None
 
 
 async def _check_chunks(conn: AsyncConnection, rows: list[MessageRow]) -> None:

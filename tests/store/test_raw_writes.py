@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bccd.health import is_storage_failure
 from bccd.store import sqlite_inline
 from bccd.store.database import Database
-from bccd.store.sqlite_writes import timestamp
+from bccd.store.sqlite_writes import savepoint, timestamp
 from bccd.store.thread_batch import store_messages, store_messages_reference
 from bccd.store.threads import MessageRow, ParticipantRow, StoredThread, ThreadDraft
 from bccd.webhooks.store import create_endpoint
@@ -204,3 +204,29 @@ def test_timestamps_are_stored_as_sqlalchemy_stores_them() -> None:
     assert timestamp(None) is None
     with pytest.raises(ValueError, match="naive"):
         timestamp(datetime(2026, 1, 1))
+
+
+async def test_the_batch_savepoint_keeps_the_transaction_and_drops_the_block(
+    two_dbs: tuple[Database, Database],
+) -> None:
+    """commit_queue's SAVEPOINT, as plain statements on SQLite: a failing block leaves nothing of its own
+    behind and the rest of the transaction commits; a good block is kept; nested ones work."""
+    db, _ = two_dbs
+    world = await seed(db)
+    seen: list[str] = []
+    event.listen(db.writer.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    async with db.write() as conn:
+        await store_messages(conn, [(message("before"), [await draft(db, world.alice, subject="before")])])
+        with pytest.raises(IntegrityError):
+            async with savepoint(conn):
+                await store_messages(conn, [(message("in"), [await draft(db, world.alice, subject="in")])])
+                bad = dataclasses.replace(
+                    await draft(db, world.alice),
+                    participants=[ParticipantRow("x@y.test", None, "to", 987654321)],
+                )
+                await store_messages(conn, [(message("bad"), [bad])])
+        async with savepoint(conn), savepoint(conn):
+            await store_messages(conn, [(message("kept"), [await draft(db, world.alice, subject="kept")])])
+    subjects = [r[5] for r in _dump(db)["threads"]]  # rowid, id, company_id, owner_id, message_pk, subject
+    assert subjects == ["before", "kept"]
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()]
