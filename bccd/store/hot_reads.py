@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -185,44 +185,64 @@ class SqliteFacts:
     """The same answers as SqlaFacts, from plain sqlite3 on the event loop (statements take microseconds
     on a warm page cache; nothing here waits on the disk)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection | None) -> None:
         self._conn = conn
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    async def _ready(self) -> sqlite3.Connection:
+        assert self._conn is not None
+        return self._conn
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._conn if self._conn is not None else await self._ready()
         for observe in statement_observers:
             observe(sql, params)
-        return self._conn.execute(sql, params).fetchall()
+        return conn.execute(sql, params).fetchall()
 
     async def owner_by_smart_bcc_local(self, local: str) -> tuple[User, Company] | None:
-        found = self._rows(_OWNER, (local.lower(),))
-        return _owner(found[0], self._rows(_ALIASES, (found[0][0],))) if found else None
+        found = await self._rows(_OWNER, (local.lower(),))
+        return _owner(found[0], await self._rows(_ALIASES, (found[0][0],))) if found else None
 
     async def company_addresses(self, company_id: int) -> frozenset[str]:
-        return frozenset(r[0] for r in self._rows(_COMPANY_ADDRESSES, (company_id, company_id)))
+        return frozenset(r[0] for r in await self._rows(_COMPANY_ADDRESSES, (company_id, company_id)))
 
     async def persons_by_addresses(self, company_id: int, addresses: Iterable[str]) -> list[PersonFact]:
         wanted = sorted(set(addresses))
         if not wanted:
             return []
-        return _persons(self._rows(_persons_sql(len(wanted)), (company_id, *wanted)))
+        return _persons(await self._rows(_persons_sql(len(wanted)), (company_id, *wanted)))
 
-    def _participants(self, item_ids: list[int]) -> dict[int, frozenset[int]]:
-        rows = self._rows(_participants_sql(len(item_ids)), item_ids) if item_ids else []
+    async def _participants(self, item_ids: list[int]) -> dict[int, frozenset[int]]:
+        rows = await self._rows(_participants_sql(len(item_ids)), item_ids) if item_ids else []
         return _participant_sets(item_ids, rows)
 
     async def items_for_persons(self, company_id: int, person_ids: Iterable[int]) -> list[ItemFact]:
         ids = sorted(set(person_ids))
         if not ids:
             return []
-        rows = self._rows(_items_sql(len(ids)), (company_id, *ids, company_id, *ids))
-        parts = self._participants([int(r[0]) for r in rows])
+        rows = await self._rows(_items_sql(len(ids)), (company_id, *ids, company_id, *ids))
+        parts = await self._participants([int(r[0]) for r in rows])
         return [_item(r, parts[int(r[0])]) for r in rows]
 
     async def item_fact(self, company_id: int, kind: str, external_id: str) -> ItemFact | None:
-        found = self._rows(_ITEM_BY_REF, (company_id, kind, external_id))
+        found = await self._rows(_ITEM_BY_REF, (company_id, kind, external_id))
         if not found:
             return None
-        return _item(found[0], self._participants([int(found[0][0])])[int(found[0][0])])
+        return _item(found[0], (await self._participants([int(found[0][0])]))[int(found[0][0])])
+
+
+class _LazySqliteFacts(SqliteFacts):
+    """SqliteFacts whose snapshot (Database.raw_read) begins with its first statement: a use that reads
+    nothing (RCPT's sender class for an `owner` policy) costs no connection, BEGIN or ROLLBACK."""
+
+    def __init__(self, db: Database, stack: AsyncExitStack) -> None:
+        super().__init__(None)
+        self._db = db
+        self._stack = stack
+
+    async def _ready(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = await self._stack.enter_async_context(self._db.raw_read())
+        return self._conn
 
 
 def _dollars(sql: str) -> str:
@@ -290,10 +310,11 @@ class AsyncpgFacts:
 
 @asynccontextmanager
 async def facts(db: Database) -> AsyncIterator[Facts]:
-    """The facts on plain driver statements: sqlite3 in one snapshot, or asyncpg."""
+    """The facts on plain driver statements: sqlite3 in one snapshot (begun by the first statement), or
+    asyncpg."""
     if db.is_sqlite:
-        async with db.raw_read() as raw:
-            yield SqliteFacts(raw)
+        async with AsyncExitStack() as stack:
+            yield _LazySqliteFacts(db, stack)
     else:
         async with db.read() as conn:
             pooled = await conn.get_raw_connection()

@@ -135,3 +135,24 @@ async def test_a_raw_connection_in_use_when_the_database_closes_is_closed_on_ret
     assert store_db._raw_idle == []
     with pytest.raises(sqlite3.ProgrammingError):  # closed, not leaked
         raw.execute("SELECT 1")
+
+
+async def test_facts_opens_its_snapshot_with_the_first_statement(store_db: Database, world: World) -> None:
+    """Nothing read, nothing opened (RCPT's sender class for an `owner` policy); once read, every later
+    statement of the same use sees the same snapshot, even across a commit in between."""
+    if not store_db.is_sqlite:
+        pytest.skip("raw_read is SQLite's")
+    async with facts(store_db):
+        pass
+    assert store_db._raw_idle == []  # no connection was taken, so none was given back
+    async with facts(store_db) as reader:
+        before = await reader.persons_by_addresses(world.company_id, ["new@person.test"])
+        async with store_db.write() as conn:
+            await upsert_person(
+                conn, world.company_id, "p-new", PersonIn(name="New", emails=["new@person.test"])
+            )
+        during = await reader.persons_by_addresses(world.company_id, ["new@person.test"])
+    async with facts(store_db) as reader:
+        after = await reader.persons_by_addresses(world.company_id, ["new@person.test"])
+    assert (before, during, len(after)) == ([], [], 1)
+    assert len(store_db._raw_idle) == 1
