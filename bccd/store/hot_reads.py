@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -234,15 +234,40 @@ class _LazySqliteFacts(SqliteFacts):
     """SqliteFacts whose snapshot (Database.raw_read) begins with its first statement: a use that reads
     nothing (RCPT's sender class for an `owner` policy) costs no connection, BEGIN or ROLLBACK."""
 
-    def __init__(self, db: Database, stack: AsyncExitStack) -> None:
+    def __init__(self, db: Database) -> None:
         super().__init__(None)
         self._db = db
-        self._stack = stack
+        self._snapshot: AbstractAsyncContextManager[sqlite3.Connection] | None = None
 
     async def _ready(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = await self._stack.enter_async_context(self._db.raw_read())
+            snapshot = self._db.raw_read()
+            self._conn = await snapshot.__aenter__()
+            self._snapshot = snapshot
         return self._conn
+
+    async def close(self, exc: BaseException | None) -> None:
+        snapshot, self._snapshot, self._conn = self._snapshot, None, None
+        if snapshot is not None:
+            await snapshot.__aexit__(
+                type(exc) if exc is not None else None, exc, exc.__traceback__ if exc else None
+            )
+
+
+class _SqliteFactsUse:
+    """`facts(db)` on SQLite, as a plain class: three delivery steps enter it per message, and a
+    generator-based context manager (with an exit stack) cost more than the statements it ran."""
+
+    __slots__ = ("_facts",)
+
+    def __init__(self, db: Database) -> None:
+        self._facts = _LazySqliteFacts(db)
+
+    async def __aenter__(self) -> Facts:
+        return self._facts
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        await self._facts.close(exc)
 
 
 def _dollars(sql: str) -> str:
@@ -308,14 +333,14 @@ class AsyncpgFacts:
         return _item(found[0], (await self._participants([int(found[0][0])]))[int(found[0][0])])
 
 
-@asynccontextmanager
-async def facts(db: Database) -> AsyncIterator[Facts]:
+def facts(db: Database) -> AbstractAsyncContextManager[Facts]:
     """The facts on plain driver statements: sqlite3 in one snapshot (begun by the first statement), or
     asyncpg."""
-    if db.is_sqlite:
-        async with AsyncExitStack() as stack:
-            yield _LazySqliteFacts(db, stack)
-    else:
-        async with db.read() as conn:
-            pooled = await conn.get_raw_connection()
-            yield AsyncpgFacts(pooled.driver_connection)
+    return _SqliteFactsUse(db) if db.is_sqlite else _asyncpg_facts(db)
+
+
+@asynccontextmanager
+async def _asyncpg_facts(db: Database) -> AsyncIterator[Facts]:
+    async with db.read() as conn:
+        pooled = await conn.get_raw_connection()
+        yield AsyncpgFacts(pooled.driver_connection)

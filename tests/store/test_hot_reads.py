@@ -156,3 +156,16 @@ async def test_facts_opens_its_snapshot_with_the_first_statement(store_db: Datab
         after = await reader.persons_by_addresses(world.company_id, ["new@person.test"])
     assert (before, during, len(after)) == ([], [], 1)
     assert len(store_db._raw_idle) == 1
+
+
+async def test_a_use_of_facts_that_fails_closes_its_connection(store_db: Database, world: World) -> None:
+    if not store_db.is_sqlite:
+        pytest.skip("raw_read is SQLite's")
+    with pytest.raises(ZeroDivisionError):
+        async with facts(store_db) as reader:
+            assert await reader.company_addresses(world.company_id)
+            _ = 1 / 0
+    assert store_db._raw_idle == []  # not given back for reuse: closed
+    async with facts(store_db) as reader:  # a new one opens, and goes back to the pool
+        assert await reader.company_addresses(world.company_id)
+    assert len(store_db._raw_idle) == 1
