@@ -48,6 +48,7 @@ def _compare(raw: bytes) -> tuple[int, int]:
 CRAFTED = [
     b"Subject: plain\r\n\r\nline one\r\nline two\r\n",
     b"Subject: mixed endings\r\n\r\na\rb\nc\r\nd",
+    b"Subject: odd endings\r\n\r\na\r\r\nb\n\rc\r\n\r\n\rd\r",
     b"Subject: empty body\r\n\r\n",
     b"Subject: no body\r\n",
     b"Subject: folded\r\n header\r\nX-Other:\tvalue  \r\n\r\nbody\n",
@@ -87,8 +88,8 @@ def test_every_part_of_the_corpora_regenerates_as_the_generator_writes_it() -> N
 
 def test_crafted_parts_take_both_paths() -> None:
     counts = [_compare(raw) for raw in CRAFTED]
-    assert counts[0] == (1, 0) and counts[7] == (3, 0)  # plain text; a multipart with preamble/epilogue
-    assert counts[5][1] == 1 and counts[12][1] >= 1  # 8-bit text, multipart/signed: the generator
+    assert counts[0] == (1, 0) and counts[8] == (3, 0)  # plain text; a multipart with preamble/epilogue
+    assert counts[6][1] == 1 and counts[13][1] >= 1  # 8-bit text, multipart/signed: the generator
 
 
 def test_an_attached_message_is_hashed_over_the_regenerated_bytes() -> None:

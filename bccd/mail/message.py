@@ -348,7 +348,12 @@ def _generated(part: Message) -> bytes:
     return out.getvalue()
 
 
-_NLCRE = re.compile(r"\r\n|\r|\n")  # email.generator's line ending pattern
+def _lf(text: str) -> str:
+    """Every line ending (CRLF, CR, LF) as LF, as email.generator writes lines (its `\r\n|\r|\n` split)
+    at a fraction of the regular expression's cost."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 # Content types _SourceHeaders writes with handlers other than its text one (message/*, multipart/signed).
 _GENERATOR_SPECIAL = frozenset({"message"})
 
@@ -388,18 +393,18 @@ def _flat_text(part: Message, depth: int = 0) -> str | None:
         if part.preamble is not None:
             if not isinstance(part.preamble, str):
                 return None
-            out.append(_NLCRE.sub("\n", part.preamble) + "\n")
+            out.append(_lf(part.preamble) + "\n")
         out.append(f"--{boundary}\n")
         out.append(f"\n--{boundary}\n".join(texts))
         out.append(f"\n--{boundary}--\n")
         if part.epilogue is not None:
             if not isinstance(part.epilogue, str):
                 return None
-            out.append(_NLCRE.sub("\n", part.epilogue))
+            out.append(_lf(part.epilogue))
         return "".join(out)
     if payload is None:
         return "".join(out)
     if not isinstance(payload, str) or not payload.isascii():
         return None
-    out.append(_NLCRE.sub("\n", payload))
+    out.append(_lf(payload))
     return "".join(out)
