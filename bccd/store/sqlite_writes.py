@@ -76,7 +76,7 @@ def converters(table: Table) -> dict[str, Converter]:
 
 
 def _large(params: Iterable[Any]) -> bool:
-    return any(isinstance(v, bytes | str) and len(v) >= LARGE_PARAMETER_BYTES for v in params)
+    return any(len(v) >= LARGE_PARAMETER_BYTES for v in params if v.__class__ is str or v.__class__ is bytes)
 
 
 def _wrap(sql: str, exc: sqlite3.Error) -> StatementError:
@@ -128,6 +128,7 @@ class InsertStatement:
         self._suffix = suffix
         self._convert = converters(table)
         self._sql: dict[tuple[str, ...], str] = {}
+        self._plans: dict[tuple[str, ...], list[tuple[str, Converter | None]]] = {}
 
     def sql(self, columns: tuple[str, ...]) -> str:
         found = self._sql.get(columns)
@@ -139,11 +140,16 @@ class InsertStatement:
             found = self._sql[columns] = (
                 f"INSERT INTO {self._table.name} ({', '.join(columns)}) VALUES ({marks}){self._suffix}"  # noqa: S608 - schema names only
             )
+            self._plans[columns] = [
+                (c, None if self._convert[c] is _identity else self._convert[c]) for c in columns
+            ]
         return found
 
     def params(self, columns: tuple[str, ...], row: dict[str, Any]) -> list[Any]:
-        convert = self._convert
-        return [convert[c](row[c]) for c in columns]
+        """The row's values in `columns` order, converted as SQLAlchemy's column types convert them."""
+        if columns not in self._plans:
+            self.sql(columns)
+        return [row[c] if convert is None else convert(row[c]) for c, convert in self._plans[columns]]
 
 
 async def plain_sqlite3(conn: AsyncConnection) -> sqlite3.Connection | None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.health import is_storage_failure
-from bccd.store import sqlite_inline
+from bccd.store import sqlite_inline, sqlite_writes
 from bccd.store.database import Database
 from bccd.store.sqlite_writes import savepoint, timestamp
 from bccd.store.thread_batch import store_messages, store_messages_reference
@@ -230,3 +230,28 @@ async def test_the_batch_savepoint_keeps_the_transaction_and_drops_the_block(
     subjects = [r[5] for r in _dump(db)["threads"]]  # rowid, id, company_id, owner_id, message_pk, subject
     assert subjects == ["before", "kept"]
     assert not [s for s in seen if "SAVEPOINT" in s.upper()]
+
+
+async def test_a_large_message_is_written_off_the_event_loop(
+    two_dbs: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8: a statement binding a value of LARGE_PARAMETER_BYTES or more runs in a thread (as
+    sqlite_inline runs them); small ones stay on the loop."""
+    db, _ = two_dbs
+    world = await seed(db)
+    threaded: list[int] = []
+    real = sqlite_inline.finish_in_thread
+
+    async def spy(fn: Callable[[], Any]) -> Any:
+        threaded.append(1)
+        return await real(fn)
+
+    monkeypatch.setattr(sqlite_writes, "finish_in_thread", spy)
+    async with db.write() as conn:
+        await store_messages(conn, [(message("small"), [await draft(db, world.alice)])])
+    assert threaded == []
+    big = message("large", body=b"x" * sqlite_inline.LARGE_PARAMETER_BYTES)
+    async with db.write() as conn:
+        await store_messages(conn, [(big, [await draft(db, world.alice)])])
+    assert threaded == [1]  # the messages INSERT; the thread's own rows are small
+    assert len(_dump(db)["messages"]) == 2
