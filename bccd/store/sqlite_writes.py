@@ -75,8 +75,16 @@ def converters(table: Table) -> dict[str, Converter]:
     return out
 
 
+def _octets(value: Any) -> int:
+    cls = value.__class__
+    if cls is str or cls is bytes or cls is bytearray:
+        return len(value)
+    return value.nbytes if cls is memoryview else 0
+
+
 def _large(params: Iterable[Any]) -> bool:
-    return any(len(v) >= LARGE_PARAMETER_BYTES for v in params if v.__class__ is str or v.__class__ is bytes)
+    """As sqlite_inline decides it: a str, bytes, bytearray or memoryview of LARGE_PARAMETER_BYTES or more."""
+    return any(_octets(v) >= LARGE_PARAMETER_BYTES for v in params)
 
 
 def _wrap(sql: str, exc: sqlite3.Error) -> StatementError:

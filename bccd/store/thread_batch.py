@@ -171,9 +171,9 @@ async def store_messages_reference(
     conn: AsyncConnection, batch: Sequence[tuple[MessageRow, Sequence[ThreadDraft]]]
 ) -> list[list[StoredThread]]:
     """`store_messages` through SQLAlchemy Core, on either backend: the reference the raw path must match."""
-    rows = [row for row, _ in batch]
-    await _check_chunks(conn, rows)
-    msg_ids = await _message_ids(conn, rows)
+    message_rows = [row for row, _ in batch]
+    await _check_chunks(conn, message_rows)
+    msg_ids = await _message_ids(conn, message_rows)
     keyed, first_draft = _plan(batch, msg_ids)
 
     created: dict[tuple[int, int], int] = {}
@@ -274,10 +274,10 @@ async def _store_messages_sqlite(
     """`store_messages_reference`'s rows, in its order, through plain sqlite3: one prepared INSERT …
     RETURNING per message and per thread (sqlite3's statement cache prepares each once), executemany for
     the rest. Conflicts are decided by the database as there (ON CONFLICT DO NOTHING)."""
-    rows = [row for row, _ in batch]
-    await _check_chunks(conn, rows)
+    message_rows = [row for row, _ in batch]
+    await _check_chunks(conn, message_rows)
     msg_ids: dict[str, int] = {}
-    for row in _unique_messages(rows):
+    for row in _unique_messages(message_rows):
         values = _message_values(row)
         columns = tuple(values)
         inserted = await raw.one(_RAW_MESSAGES.sql(columns), _RAW_MESSAGES.params(columns, values))

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.health import is_storage_failure
-from bccd.store import sqlite_inline, sqlite_writes
+from bccd.store import raw_chunks, sqlite_inline, sqlite_writes
 from bccd.store.database import Database
 from bccd.store.sqlite_writes import savepoint, timestamp
 from bccd.store.thread_batch import store_messages, store_messages_reference
@@ -147,6 +147,11 @@ async def test_the_plain_sqlite3_path_stores_what_the_reference_stores(
     batches = await _batches(raw_db, world)
     seen: list[str] = []
     event.listen(raw_db.writer.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    # A big message written ahead in pieces (bccd.store.raw_chunks): raw empty, raw_chunks set.
+    huge = message("huge", body=b"y" * (raw_chunks.CHUNKED_MIN_BYTES + 10))
+    written = await raw_chunks.write_ahead(raw_db, huge)
+    assert written.chunks == 3 and await raw_chunks.write_ahead(ref_db, huge) == written
+    batches.append([(written, [await draft(raw_db, world.bob, subject="huge")])])
     raw_answers = await _run(raw_db, store_messages, batches)
     ref_answers = await _run(ref_db, store_messages_reference, batches)
     assert raw_answers == ref_answers
@@ -163,8 +168,13 @@ async def test_the_plain_sqlite3_path_stores_what_the_reference_stores(
     raw_rows, ref_rows = _dump(raw_db), _dump(ref_db)
     for table in TABLES:
         assert raw_rows[table] == ref_rows[table], table
-    assert len(raw_rows["messages"]) == 4 and len(raw_rows["thread_persons"]) == 3
-    assert len(raw_rows["thread_organizations"]) == 2 and len(raw_rows["threads"]) == 5
+    assert len(raw_rows["messages"]) == 5 and len(raw_rows["thread_persons"]) == 4
+    assert len(raw_rows["thread_organizations"]) == 3 and len(raw_rows["threads"]) == 6
+    with closing(sqlite3.connect(raw_db.url.split("///", 1)[1])) as check:
+        stored = check.execute(
+            "SELECT raw, size, raw_chunks FROM messages WHERE sha256 = ?", (written.sha256,)
+        ).fetchone()
+    assert stored == (b"", len(huge.raw), 3)
 
 
 async def test_a_driver_error_is_raised_as_the_reference_raises_it(
