@@ -460,3 +460,71 @@ async def test_postgresql_import_leaves_planner_statistics_on_every_table_it_fil
         rows = await conn.execute(text("SELECT relname, last_analyze FROM pg_stat_user_tables"))
         analysed = {name for name, at in rows if name in tables and at is not None and at >= started}
     assert analysed == tables  # by this import, not left over from earlier tests on the shared database
+
+
+async def test_postgresql_import_skips_row_triggers_and_locks_what_it_references(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With per-row foreign-key triggers skipped (a superuser's import, as the tests run), the import takes
+    the key-share locks those checks would have taken: a stored organization the file references cannot be
+    deleted (nor locked FOR UPDATE) by another transaction until the import commits."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's row triggers")
+    import asyncpg
+    from sqlalchemy import text
+
+    cid = await _company(db)
+    await import_lines(db, [_l(kind="organization", company=cid, external_id="o1", name="Old")])
+    async with db.read() as conn:
+        org_id = (
+            await conn.execute(
+                text("SELECT id FROM organizations WHERE company_id = :c AND external_id = 'o1'"),
+                {"c": cid},
+            )
+        ).scalar_one()
+    seen: dict[str, Any] = {}
+    apply_persons = bulk_import.Staging.apply_persons
+    dsn = db.url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def spying(self: bulk_import.Staging, conn: Any, **kw: Any) -> bulk_import.ChunkCount:
+        seen["role"] = (await conn.exec_driver_sql("SHOW session_replication_role")).scalar_one()
+        other = await asyncpg.connect(dsn)
+        try:
+            await other.execute("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE NOWAIT", org_id)
+            seen["locked"] = False
+        except asyncpg.LockNotAvailableError:
+            seen["locked"] = True
+        finally:
+            await other.close()
+        return await apply_persons(self, conn, **kw)
+
+    monkeypatch.setattr(bulk_import.Staging, "apply_persons", spying)
+    await import_lines(
+        db, [_l(kind="person", company=cid, external_id="p1", name="Carol", organization="o1")]
+    )
+    assert seen == {"role": "replica", "locked": True}
+    async with db.read() as conn:
+        assert (await get_person(conn, cid, "p1"))["organization"] == "o1"
+
+
+async def test_postgresql_import_without_the_right_to_skip_triggers_writes_the_same(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that may not set session_replication_role imports through the foreign-key triggers."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's row triggers")
+
+    async def refused(self: bulk_import.Staging, conn: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(bulk_import.Staging, "skip_row_triggers", refused)
+    cid = await _company(db)
+    lines = [
+        _l(kind="person", company=cid, external_id="p1", name="Carol", organization="o1"),
+        _l(kind="organization", company=cid, external_id="o1", name="Client"),
+        _l(kind="deal", company=cid, external_id="d1", title="D", person="p1", participants=["p1"]),
+    ]
+    assert (await import_lines(db, lines)).as_json() == {"created": 3, "updated": 0, "total": 3}
+    async with db.read() as conn:
+        assert (await get_person(conn, cid, "p1"))["organization"] == "o1"
+        assert (await get_item(conn, cid, "deal", "d1"))["participants"] == ["p1"]
