@@ -150,3 +150,32 @@ def test_fast_decode_leaves_odd_input_to_the_full_path() -> None:
     for raw in (b"\xef\xbb\xbf{}", b'{"a": "\xff"}', b"[1]", b"{oops", b"", b'"s"', b'{"a": 1}' + b" " * 100):
         assert fast_decode(raw, 100) is None, raw
     assert fast_decode(json.dumps({"a": "é"}), 100) == {"a": "é"}
+
+
+def test_fast_decode_reads_what_json_loads_reads() -> None:
+    """The scanner-based decoding accepts exactly the objects json.loads accepts (else: the full path)."""
+    cases = [
+        b'{"a": 1}\n',
+        b'{"a": 1}\r\n',
+        b'{"a": 1} \t ',
+        b'{"a": 1}\x0b',  # not JSON whitespace: json.loads refuses
+        b'{"a": 1}\xc2\xa0',
+        b'{"a": 1}{"b": 2}',
+        b'{"a": 1} x',
+        b' {"a": 1}',
+        b'{"a": [1, {"b": null}], "c": "\\u00e9"}',
+        b'{"a": NaN}',
+        b'{"a": 1,}',
+        b'{"a": "x\ty"}',  # a raw control character in a string: refused by json.loads (strict)
+        b"{" * 5000 + b"}" * 5000,
+    ]
+    for raw in cases:
+        try:
+            expected = json.loads(raw.decode())
+        except (ValueError, RecursionError):
+            expected = None
+        got = fast_decode(raw, 1_000_000)
+        if got is not None:
+            assert got == expected, raw
+        else:  # left to the full path: never something json.loads reads as an object (but a leading space)
+            assert not isinstance(expected, dict) or raw.startswith(b" "), raw
