@@ -69,7 +69,9 @@ APPLY_CHUNK_LINES = 4_000  # staged lines applied per turn of the writer (the fi
 # PostgreSQL: one transaction anyway; a chunk is a step of the progress display, its statements hash joins
 PG_APPLY_CHUNK_LINES = 250_000
 # SQLite: each apply chunk is sized so that its turn holds the writer about this long (issue 8) …
-TURN_TARGET_S = 0.05
+# (50 ms made a million-record import commit ~1,800 times, more than half its apply time went to the commits;
+# 100 ms: bench.import_stall --records 100000 still answered every delivery within 227 ms, PASS)
+TURN_TARGET_S = 0.1
 MIN_CHUNK_LINES, MAX_CHUNK_LINES = 200, 50_000
 # … and the importer then leaves the writer free this long, so that a writer of another process (the serve
 # process while `bccd import` runs), which tries every sqlite_inline.LOCK_POLL_S, gets its turn.
