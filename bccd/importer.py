@@ -274,6 +274,8 @@ class _Reader:
         self._items: list[tuple[Any, ...]] = []
         self._queued = 0
         self._sqlite = staging.dialect == "sqlite"
+        # PostgreSQL: the COPY of one step runs (in the server) while the next step's lines are checked.
+        self._copying: asyncio.Task[None] | None = None
 
     def error(self, number: int, detail: str) -> None:
         self.bad_lines += 1
@@ -370,7 +372,25 @@ class _Reader:
             await st.put(conn, st.person, PERSON_COLUMNS, persons)
             await st.put(conn, st.item, ITEM_COLUMNS, items)
 
-        await self.session.run(put)
+        if self.session.paced:  # SQLite: each step is a turn of the writer
+            await self.session.run(put)
+            return
+        await self.drain()  # one COPY at a time on the import's connection
+        self._copying = asyncio.create_task(self.session.run(put))
+
+    async def drain(self) -> None:
+        """Wait for the COPY in flight, if any (its failure is raised here)."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            await copying
+
+    async def abandon(self) -> None:
+        """Stop a COPY in flight when the import fails meanwhile (its transaction is rolled back)."""
+        copying, self._copying = self._copying, None
+        if copying is not None and not copying.done():
+            copying.cancel()
+        if copying is not None:
+            await asyncio.gather(copying, return_exceptions=True)
 
 
 async def import_lines(
@@ -422,16 +442,21 @@ async def _import(
     reader = _Reader(session, staging, only_company, default_company)
     number = 0
     reported = 0
-    async for batch in _batches(lines, min(YIELD_EVERY_LINES, STAGE_ROWS)):
-        await reader.add_batch(number + 1, batch)
-        number += len(batch)
-        state.bytes_done += sum(map(len, batch)) + len(batch)
-        await asyncio.sleep(0)  # SMTP sessions and HTTP requests on this loop keep being served
-        if progress is not None and number - reported >= PROGRESS_EVERY_LINES:
-            reported = number
-            state.lines = number
-            progress(state)
-    await reader.flush()
+    try:
+        async for batch in _batches(lines, min(YIELD_EVERY_LINES, STAGE_ROWS)):
+            await reader.add_batch(number + 1, batch)
+            number += len(batch)
+            state.bytes_done += sum(map(len, batch)) + len(batch)
+            await asyncio.sleep(0)  # SMTP sessions and HTTP requests on this loop keep being served
+            if progress is not None and number - reported >= PROGRESS_EVERY_LINES:
+                reported = number
+                state.lines = number
+                progress(state)
+        await reader.flush()
+        await reader.drain()
+    except BaseException:
+        await reader.abandon()
+        raise
     state.lines = number
     if len(reader.errors) < MAX_REPORTED_ERRORS:  # the references of the good lines (staged) are checked too
         await session.run(staging.staged)

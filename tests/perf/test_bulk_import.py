@@ -528,3 +528,28 @@ async def test_postgresql_import_without_the_right_to_skip_triggers_writes_the_s
     async with db.read() as conn:
         assert (await get_person(conn, cid, "p1"))["organization"] == "o1"
         assert (await get_item(conn, cid, "deal", "d1"))["participants"] == ["p1"]
+
+
+async def test_import_in_many_small_steps_stages_every_line(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step after step (on PostgreSQL each step's COPY runs while the next lines are checked): every line
+    is staged once, and a bad line among them still leaves nothing."""
+    monkeypatch.setattr(importer, "STAGE_ROWS", 3)
+    cid = await _company(db)
+    lines = [_l(kind="person", company=cid, external_id=f"p{i}", name=f"P{i}") for i in range(20)]
+    lines += [
+        _l(kind="deal", company=cid, external_id=f"d{i}", title="D", participants=[f"p{i}", f"p{i + 1}"])
+        for i in range(19)
+    ]
+    bad = [*lines[:10], '{"kind": "person"', *lines[10:]]
+    with pytest.raises(ImportError_) as caught:
+        await import_lines(db, bad)
+    assert caught.value.line == 11
+    async with db.read() as conn:
+        with pytest.raises(NotFound):
+            await get_person(conn, cid, "p0")
+    assert (await import_lines(db, lines)).as_json() == {"created": 39, "updated": 0, "total": 39}
+    async with db.read() as conn:
+        assert (await get_item(conn, cid, "deal", "d18"))["participants"] == ["p18", "p19"]
+        assert (await get_person(conn, cid, "p19"))["name"] == "P19"
