@@ -21,12 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bccd.store.schema import Ts
 from bccd.store.sqlite_inline import finish_in_thread
 
 _ids = itertools.count(1)
+PG_WORK_MEM = "64MB"  # per hash or sort of an import statement (hash joins may use twice that)
+PG_TEMP_BUFFERS = "256MB"
 # A staged line that a later line of the same record supersedes (set by `mark_superseded`): the apply
 # statements skip it, so a record takes its last line's values.
 _LATER = "superseded boolean NOT NULL DEFAULT FALSE"
@@ -127,6 +130,8 @@ class Staging:
     # -- staging -------------------------------------------------------------------------------------
 
     async def create(self, conn: AsyncConnection) -> None:
+        if self._pg:
+            await self._pg_memory(conn)
         if self._pg:  # the line's index is built after COPY, with the others (`staged`)
             arr, ts, line_col, big, tail = (
                 "text[]",
@@ -153,6 +158,19 @@ class Staging:
             ddl += self._key_indexes()
         for sql in ddl:
             await conn.exec_driver_sql(sql)
+
+    async def _pg_memory(self, conn: AsyncConnection) -> None:
+        """PostgreSQL, for this import's transaction only: memory for its hash joins (the default 4 MB made
+        the reference check and the apply joins of a million-record file spill to disk in many batches)
+        and, on a connection that has not used temporary tables yet (the setting is fixed from then on),
+        for its staging tables (the default 8 MB wrote them out while they were filled)."""
+        await conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        await conn.exec_driver_sql("SAVEPOINT bccd_import_temp_buffers")
+        try:
+            await conn.exec_driver_sql(f"SET LOCAL temp_buffers = '{PG_TEMP_BUFFERS}'")
+        except DBAPIError:  # temporary tables were used on this connection before
+            await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT bccd_import_temp_buffers")
+        await conn.exec_driver_sql("RELEASE SAVEPOINT bccd_import_temp_buffers")
 
     def _key_indexes(self) -> list[str]:
         return [

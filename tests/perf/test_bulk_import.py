@@ -488,6 +488,7 @@ async def test_postgresql_import_skips_row_triggers_and_locks_what_it_references
 
     async def spying(self: bulk_import.Staging, conn: Any, **kw: Any) -> bulk_import.ChunkCount:
         seen["role"] = (await conn.exec_driver_sql("SHOW session_replication_role")).scalar_one()
+        seen["work_mem"] = (await conn.exec_driver_sql("SHOW work_mem")).scalar_one()
         other = await asyncpg.connect(dsn)
         try:
             await other.execute("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE NOWAIT", org_id)
@@ -502,7 +503,7 @@ async def test_postgresql_import_skips_row_triggers_and_locks_what_it_references
     await import_lines(
         db, [_l(kind="person", company=cid, external_id="p1", name="Carol", organization="o1")]
     )
-    assert seen == {"role": "replica", "locked": True}
+    assert seen == {"role": "replica", "work_mem": bulk_import.PG_WORK_MEM, "locked": True}
     async with db.read() as conn:
         assert (await get_person(conn, cid, "p1"))["organization"] == "o1"
 
