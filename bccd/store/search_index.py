@@ -625,8 +625,13 @@ def _pg_access_sql(row: str) -> str:
 # table; an UPDATE scattered them, and a common word AND one block then read the word's whole posting
 # list: 30 ms at 1M threads), no dead half, and the GIN index built once. `document || array_to_tsvector`
 # merges a lexeme already there (a document the 0003 backfill wrote with this code) instead of repeating it.
+# The lock comes first, both tables in one statement: a delivery of a node still running (an older release,
+# during a rolling upgrade) that wrote its thread_search row after the copy's snapshot would otherwise be
+# lost with the old table; deliveries wait for the migration instead (about a minute at 1M threads). Taking
+# threads with it, before anything else, leaves no order in which a delivery and the migration deadlock.
 POSTGRES_ACCESS_DDL: Final = (
     "SET LOCAL maintenance_work_mem = '256MB'",
+    "LOCK TABLE threads, thread_search IN SHARE ROW EXCLUSIVE MODE",
     "CREATE TABLE thread_search_rebuilt (thread_id BIGINT NOT NULL, document TSVECTOR NOT NULL)",
     "INSERT INTO thread_search_rebuilt (thread_id, document) "  # noqa: S608 - constants only
     f"SELECT s.thread_id, s.document || array_to_tsvector({_pg_access_sql('t')}) "
