@@ -17,26 +17,31 @@ from tests.processes import CLI, bootstrap, cli_json, free_port, serve_env, wait
 pytestmark = pytest.mark.slow
 
 
-def test_s2_thread_survives_sigkill_after_250(tmp_path: Path) -> None:
-    port = free_port()
-    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port, log_level="warning")
-    user = bootstrap(env)
-    bcc = str(user["smart_bcc_address"])
-
+def _deliver_then_sigkill(env: dict[str, str], port: int, bcc: str, mails: list[bytes]) -> None:
+    """Start `bccd serve`, deliver `mails` one after another, and SIGKILL it the moment the last 250
+    arrived: no chance to flush or clean up."""
     proc = subprocess.Popen([*CLI, "serve"], env=env)
     try:
         wait_listening(port, proc)
-        subjects = [f"durable {i}" for i in range(5)]
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-            for subject in subjects:
-                client.sendmail("alice@acme.test", [bcc], make_mail(subject=subject))
-            # The last 250 has just arrived: kill without any chance to flush or clean up.
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            for mail in mails:
+                client.sendmail("alice@acme.test", [bcc], mail)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_s2_thread_survives_sigkill_after_250(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'bccd.sqlite3'}", port, log_level="warning")
+    user = bootstrap(env)
+    bcc = str(user["smart_bcc_address"])
+
+    subjects = [f"durable {i}" for i in range(5)]
+    _deliver_then_sigkill(env, port, bcc, [make_mail(subject=subject) for subject in subjects])
 
     listed = cli_json(env, "threads", "list", "--owner", str(user["id"]))
     assert sorted(t["subject"] for t in listed["threads"]) == sorted(subjects)
@@ -69,17 +74,7 @@ def test_s2_a_big_message_stored_in_pieces_survives_sigkill_after_250(tmp_path: 
     mail = make_mail(subject="big and durable", body=body)
     assert len(mail) > 4 * 1024 * 1024
 
-    proc = subprocess.Popen([*CLI, "serve"], env=env)
-    try:
-        wait_listening(port, proc)
-        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
-            client.sendmail("alice@acme.test", [bcc], mail)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _deliver_then_sigkill(env, port, bcc, [mail])
 
     with sqlite3.connect(db_file) as conn:
         ((sha, chunks, size),) = conn.execute("SELECT sha256, raw_chunks, size FROM messages").fetchall()

@@ -23,6 +23,11 @@ from tests.store.factories import World, count, draft, message
 SIZE = 5 * CHUNK_BYTES + 12_345  # the body: with the headers, six pieces, the last one short
 
 
+def _sqlite_only(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("pieces are SQLite's: PostgreSQL has no single writer for a big message to hold")
+
+
 def big_message(tag: str, size: int = SIZE) -> MessageRow:
     line = f"{tag} 0123456789 abcdefghijklmnopqrstuvwxyz ".encode()
     lines = bytearray()
@@ -84,8 +89,7 @@ async def test_s3_the_same_big_message_again_is_the_same_thread_and_the_same_pie
 async def test_small_messages_commit_between_the_pieces_of_a_big_one(
     store_db: Database, world: World, queue: CommitQueue
 ) -> None:
-    if not store_db.is_sqlite:
-        pytest.skip("PostgreSQL has no single writer for a big message to hold")
+    _sqlite_only(store_db)
     big_draft = await draft(store_db, world.alice, subject="big")
     small_drafts = [await draft(store_db, world.bob, subject=f"small {i}") for i in range(3)]
     finished: list[str] = []
@@ -108,8 +112,7 @@ async def test_small_messages_commit_between_the_pieces_of_a_big_one(
 async def test_a_message_missing_a_piece_fails_alone(
     store_db: Database, world: World, queue: CommitQueue
 ) -> None:
-    if not store_db.is_sqlite:
-        pytest.skip("pieces are SQLite's")
+    _sqlite_only(store_db)
     whole = big_message("big-torn")
     row = await write_ahead(store_db, whole)
     assert row.raw == b"" and row.chunks == 6 and row.octets == len(whole.raw)
@@ -129,8 +132,7 @@ async def test_a_message_missing_a_piece_fails_alone(
 async def test_orphan_pieces_are_removed_once_old_and_never_a_stored_messages(
     store_db: Database, world: World, queue: CommitQueue
 ) -> None:
-    if not store_db.is_sqlite:
-        pytest.skip("pieces are SQLite's")
+    _sqlite_only(store_db)
     kept = big_message("big-kept")
     await queue.submit_message(kept, [await draft(store_db, world.alice)])
     await write_ahead(
