@@ -14,8 +14,9 @@ anna, client, test. Every query word must match (AND); a word ending in `*` matc
 The thread's company is indexed too (a token no text can produce), so the index itself narrows a
 query to the caller's company; visibility is then checked on the threads table, where it can change.
 On PostgreSQL the document also holds its owner, whether it is shared, and the blocks of ids its id lies
-in (migration 0011, kept equal to the threads row by a trigger), so that a search reads only the newest
-matches the caller may see (see Ranking); the threads table still has the last word on visibility.
+in (migration 0011; triggers of 0011 and 0012 keep them equal to the threads row), so that a search reads
+only the newest matches the caller may see (see Ranking); the threads table still has the last word on
+visibility.
 """
 
 from __future__ import annotations
@@ -170,7 +171,10 @@ def _pg_scope(company_id: int) -> str:
 # lies, so that one GIN scan finds the visible matches of a range of ids (issue 13 target 5, see Ranking):
 # o:OWNER (the owner's threads), s:COMPANY (the company's shared threads) and, per BUCKET_SHIFTS, bS:N
 # for the aligned block of 2**S ids that holds the thread's id (N = id >> S). The owner and shared lexemes
-# follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0011).
+# follow the threads row: a trigger rewrites them when its visibility or owner changes (migration 0011), and
+# another adds them to a document inserted without them (migration 0012: a node of a release before 0011,
+# during a rolling upgrade). Both migrations hold their own frozen copy of this as SQL; a change here needs
+# a new migration, and tests/store/test_search_access_migrations.py fails until the two agree.
 BUCKET_SHIFTS: Final = (10, 12, 14, 16, 18)
 
 
@@ -608,57 +612,6 @@ POSTGRES_DDL: Final = (
 )
 
 
-def _pg_access_sql(row: str) -> str:
-    """SQL for _pg_access of the threads row `row` (a table alias, OLD or NEW in a trigger), as a text[]."""
-    blocks = [f"'b{shift}:' || ({row}.id >> {shift})" for shift in BUCKET_SHIFTS]
-    owned = ", ".join(f"{b}, {b} || 'o' || {row}.owner_id" for b in blocks)
-    shared = ", ".join(f"{b} || 's' || {row}.company_id" for b in blocks)
-    return (
-        f"ARRAY['o:' || {row}.owner_id, {owned}] || CASE WHEN {row}.visibility = 'shared' "
-        f"THEN ARRAY['s:' || {row}.company_id, {shared}] ELSE ARRAY[]::text[] END"
-    )
-
-
-# Migration 0011: the access and id-block lexemes for the documents written before it, and the trigger that
-# keeps the owner/shared lexemes equal to the threads row. The table is rebuilt rather than updated in place:
-# rows in id order, as inserts leave them (GIN's scans are cheap when a range of ids is a range of the
-# table; an UPDATE scattered them, and a common word AND one block then read the word's whole posting
-# list: 30 ms at 1M threads), no dead half, and the GIN index built once. `document || array_to_tsvector`
-# merges a lexeme already there (a document the 0003 backfill wrote with this code) instead of repeating it.
-# The lock comes first, both tables in one statement: a delivery of a node still running (an older release,
-# during a rolling upgrade) that wrote its thread_search row after the copy's snapshot would otherwise be
-# lost with the old table; deliveries wait for the migration instead (about a minute at 1M threads). Taking
-# threads with it, before anything else, leaves no order in which a delivery and the migration deadlock.
-POSTGRES_ACCESS_DDL: Final = (
-    "SET LOCAL maintenance_work_mem = '256MB'",
-    "LOCK TABLE threads, thread_search IN SHARE ROW EXCLUSIVE MODE",
-    "CREATE TABLE thread_search_rebuilt (thread_id BIGINT NOT NULL, document TSVECTOR NOT NULL)",
-    "INSERT INTO thread_search_rebuilt (thread_id, document) "  # noqa: S608 - constants only
-    f"SELECT s.thread_id, s.document || array_to_tsvector({_pg_access_sql('t')}) "
-    "FROM thread_search s JOIN threads t ON t.id = s.thread_id ORDER BY s.thread_id",
-    "DROP TABLE thread_search",
-    "ALTER TABLE thread_search_rebuilt RENAME TO thread_search",
-    "ALTER TABLE thread_search ADD CONSTRAINT thread_search_pkey PRIMARY KEY (thread_id)",
-    "ALTER TABLE thread_search ADD CONSTRAINT thread_search_thread_id_fkey FOREIGN KEY (thread_id) "
-    "REFERENCES threads (id) ON DELETE CASCADE",
-    "CREATE INDEX ix_thread_search_document ON thread_search USING GIN (document)",
-    "CREATE FUNCTION thread_search_access() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # noqa: S608
-    "UPDATE thread_search SET document = ts_delete(document, "
-    f"ARRAY['c:' || OLD.company_id] || {_pg_access_sql('OLD')}) "
-    f"|| array_to_tsvector(ARRAY['c:' || NEW.company_id] || {_pg_access_sql('NEW')}) "
-    "WHERE thread_id = NEW.id; RETURN NULL; END $$",
-    "CREATE TRIGGER thread_search_access AFTER UPDATE OF visibility, owner_id, company_id ON threads "
-    "FOR EACH ROW WHEN (OLD.visibility IS DISTINCT FROM NEW.visibility "
-    "OR OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.company_id IS DISTINCT FROM NEW.company_id) "
-    "EXECUTE FUNCTION thread_search_access()",
-    "ANALYZE thread_search",
-)
-POSTGRES_ACCESS_DROP: Final = (
-    "DROP TRIGGER IF EXISTS thread_search_access ON threads",
-    "DROP FUNCTION IF EXISTS thread_search_access()",
-    f"UPDATE thread_search s SET document = ts_delete(s.document, {_pg_access_sql('t')}) "  # noqa: S608
-    "FROM threads t WHERE t.id = s.thread_id",
-)
 SQLITE_DROP: Final = ("DROP TRIGGER IF EXISTS thread_search_delete", "DROP TABLE IF EXISTS thread_search")
 POSTGRES_DROP: Final = ("DROP TABLE IF EXISTS thread_search",)
 
