@@ -153,6 +153,7 @@ person_emails = Table(
     Column("address", String(320), primary_key=True),
     Column("company_id", Id, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     Index("ix_person_emails_company_address", "company_id", "address"),
+    sqlite_with_rowid=False,  # the key is the table: the index above yields person_id (migration 0013)
 )
 
 items = Table(
@@ -185,6 +186,7 @@ item_participants = Table(
     metadata,
     Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
     Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sqlite_with_rowid=False,  # the key is the table: the person_id index yields item_id (migration 0013)
 )
 
 messages = Table(
