@@ -131,10 +131,16 @@ def bccd_runs(
 ) -> dict[int, dict[str, Any]]:
     """One generated directory imported once, then `bccd serve --workers N` driven for each N in turn,
     each with a corpus of its own (new Message-IDs: a repeated message would be a cheap idempotent retry)."""
+    prepared = prepare(url, sizes, tmp)
+    return {n: serve_once(prepared, messages, clients, n) for n in workers}
+
+
+def prepare(url: str, sizes: dict[str, int], tmp: Path) -> dict[str, Any]:
+    """Migrate `url`, create the bench company and user, import a generated directory of `sizes`."""
     port = free_port()
     env = serve_env(url, port, log_level="warning")
     user = bootstrap(env, company="Bench")
-    path = tmp / "directory.jsonl"
+    path = tmp / f"directory-{port}.jsonl"
     directory_gen.write(path, user["company_id"], **sizes)
     started = time.perf_counter()
     done = subprocess.run([*CLI, "import", str(path), "--json"], env=env, capture_output=True, text=True)
@@ -147,18 +153,33 @@ def bccd_runs(
     # for writing them back (ext4 commits them with its journal), which made a fresh 20,000-person directory
     # look 0.77x as fast as a 1,000-person one; with this sync (or a 3 s pause) the two are level.
     os.sync()
-    results: dict[int, dict[str, Any]] = {}
-    for n in workers:
-        mails = corpus(messages, sizes["persons"], sizes["organizations"], sizes["deals"])
-        server = subprocess.Popen([*CLI, "serve", "--workers", str(n)], env=env)
-        try:
-            result = asyncio.run(
-                drive(port, str(user["smart_bcc_address"]), mails, clients, server.pid if n == 1 else None)
+    return {
+        "env": env,
+        "port": port,
+        "user": user,
+        "sizes": sizes,
+        "import_records_per_s": round(imported["total"] / import_s),
+    }
+
+
+def serve_once(prepared: dict[str, Any], messages: int, clients: int, workers: int = 1) -> dict[str, Any]:
+    """`bccd serve --workers N` on a prepared database, driven with a corpus of new messages."""
+    env, user, sizes = prepared["env"], prepared["user"], prepared["sizes"]
+    mails = corpus(messages, sizes["persons"], sizes["organizations"], sizes["deals"])
+    server = subprocess.Popen([*CLI, "serve", "--workers", str(workers)], env=env)
+    try:
+        result = asyncio.run(
+            drive(
+                prepared["port"],
+                str(user["smart_bcc_address"]),
+                mails,
+                clients,
+                server.pid if workers == 1 else None,
             )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait()
-        result["import_records_per_s"] = round(imported["total"] / import_s)
-        result["linked_share"] = linked_share(env, user["company_id"])
-        results[n] = result
-    return results
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+    result["import_records_per_s"] = prepared["import_records_per_s"]
+    result["linked_share"] = linked_share(env, user["company_id"])
+    return result
