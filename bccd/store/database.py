@@ -113,7 +113,7 @@ class Database:
         conn = self._raw_idle.pop() if self._raw_idle else None
         if conn is None:
             conn = await asyncio.to_thread(
-                sqlite_inline.open_connection, self._sqlite_path, SQLITE_BUSY_TIMEOUT_MS, True
+                sqlite_inline.open_connection, self._sqlite_path, SQLITE_BUSY_TIMEOUT_MS, True, False
             )
         healthy = False
         try:

@@ -213,8 +213,11 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
 READER_MMAP_BYTES = 2**31 - 2**16  # SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE); address space only
 
 
-def open_connection(path: str, busy_timeout_ms: int, query_only: bool = False) -> sqlite3.Connection:
-    """A plain sqlite3 connection with bccd's pragmas (WAL, synchronous=FULL, foreign keys)."""
+def open_connection(
+    path: str, busy_timeout_ms: int, query_only: bool = False, mapped: bool = True
+) -> sqlite3.Connection:
+    """A plain sqlite3 connection with bccd's pragmas (WAL, synchronous=FULL, foreign keys). A read
+    connection (`query_only`) reads through a memory map unless `mapped` is false."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _enable_wal(conn, busy_timeout_ms / 1000)
@@ -224,7 +227,11 @@ def open_connection(path: str, busy_timeout_ms: int, query_only: bool = False) -
         conn.execute("PRAGMA query_only=ON")
         # Reads through a memory map instead of a read() per page: searches and listings at 1M threads
         # look up thousands of rows across the file (issue 13 target 5: -35 % CPU at 1M threads).
-        conn.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")
+        # Not for the delivery path's few look-ups (Database.raw_read): SQLite drops a connection's map
+        # whenever another connection has written since its last transaction, so under a delivering
+        # writer every page those look-ups touch faulted in again (18 faults a message at 1M persons).
+        if mapped:
+            conn.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")
     return conn
 
 
