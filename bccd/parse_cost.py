@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import functools
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from bccd.logs import get_logger
+from bccd.mail.parse_job import exit_with
 
 T = TypeVar("T")
 
@@ -89,7 +91,9 @@ class ParseProcess:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")  # no fork of a threaded asyncio process
                 context.set_forkserver_preload(list(PARSE_PROCESS_PRELOAD))
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
+                )
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:

@@ -96,3 +96,47 @@ async def test_a_killed_parse_process_loses_no_message() -> None:
         assert second not in (first, os.getpid())
     finally:
         process.close()
+
+
+_OWNER_OF_A_PARSE_PROCESS = """
+import asyncio, multiprocessing.forkserver as fs, sys, time
+from bccd.parse_cost import ParseProcess
+p = ParseProcess()
+async def main():
+    await p.run(len, b"x")
+    pool = p._executor()
+    print(fs._forkserver._forkserver_pid, *pool._processes, flush=True)
+    time.sleep(60)
+asyncio.run(main())
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_parse_process_and_its_fork_server_end_when_bccd_is_killed() -> None:
+    """A SIGKILLed `bccd serve` (OOM killer, kill -9) left its parse worker and fork server running for
+    good, ~75 MB each per crash; they now end within a second or two of their owner."""
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_OF_A_PARSE_PROCESS], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    pids = [int(p) for p in owner.stdout.readline().split()]
+    assert len(pids) == 2 and all(_running(p) for p in pids), pids  # the fork server and its one worker
+    owner.kill()
+    owner.wait()
+    owner.stdout.close()
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _running(p)], "left running after their owner was killed"

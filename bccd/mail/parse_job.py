@@ -8,6 +8,10 @@ parse reads it, and for a 20 MB message it would be 20 MB more to pickle).
 from __future__ import annotations
 
 import dataclasses
+import os
+import select
+import threading
+import time
 from email.message import Message
 
 from bccd.mail.forwards import ForwardDetection, detect_forward
@@ -24,3 +28,39 @@ def parse_and_detect_detached(raw: bytes) -> tuple[ParsedMessage, ForwardDetecti
     """`parse_and_detect` without the MIME tree in the result, for sending across processes."""
     parsed, forward = parse_and_detect(raw)
     return dataclasses.replace(parsed, message=Message()), forward
+
+
+def exit_with(parent: int) -> None:
+    """Pool initializer: end this worker when the bccd process `parent` ends, however it ends.
+
+    After a SIGKILL of `bccd serve` (the OOM killer, `kill -9`) nothing shuts the pool down, and the
+    worker, which holds the fork server's own liveness pipe, kept itself and the fork server alive for
+    good (~75 MB each per crash). A daemon thread waits on a pidfd of the parent (no pid-reuse race) and
+    exits the worker when it becomes readable; where pidfds are missing it polls once a second."""
+    threading.Thread(target=_wait_for_exit, args=(parent,), name="bccd-parse-parent", daemon=True).start()
+
+
+def _wait_for_exit(parent: int) -> None:
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd_open (not Linux, or a kernel before 5.3)
+        while _alive(parent):
+            time.sleep(1.0)
+        os._exit(0)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while not poller.poll():
+        pass
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
