@@ -358,12 +358,25 @@ class SearchScope(Protocol):
 # word every match's rows, visible or not). A range costs GIN about its size in ids (0.07 us an id at 1M
 # threads, more with more blocks in its cover), a match read from the table ~3.5 us. The first range is
 # the newest FIRST_SPAN ids; each next one is sized from the matches per id found so far (2x to 8x the
-# last: a small first range misjudges the rate), until the window is full or the ids run out. When the
-# matches left below a range are about as many as the window still wants, the rest of the ids is probed
-# at once without blocks (a rare word: GIN reads its short posting list alone). Ranges start and end on a
-# multiple of the smallest block.
+# last: a small first range misjudges the rate), until the window is full or the ids run out. After each
+# range the rest of the ids may instead be probed at once without blocks (GIN reads the words' posting
+# lists alone, and every match below is read from the table): that is chosen when it is expected to cost
+# less than the ranges of blocks still needed (wide_is_cheaper). Ranges start and end on a multiple of the
+# smallest block.
 FIRST_SPAN: Final = 2048
 _BLOCK: Final = 1 << BUCKET_SHIFTS[0]
+BLOCK_US_PER_ID: Final = 0.07  # GIN's cost of a range's block lexemes, per id in the range (1M threads)
+ROW_US_PER_MATCH: Final = 3.5  # a match read from thread_search and checked against threads
+
+
+def wide_is_cheaper(per_id: float, below: int, rest: int) -> bool:
+    """Whether probing all `below` ids left at once (no blocks) is expected to cost less than ranges of
+    blocks for the `rest` matches still wanted, at `per_id` matches per id (seen so far)."""
+    matches_below = per_id * below
+    if matches_below <= 2 * rest:
+        return True  # about every match left is wanted: blocks would only add their own cost
+    blocks = BLOCK_US_PER_ID * min(below, rest / per_id) + ROW_US_PER_MATCH * rest
+    return ROW_US_PER_MATCH * matches_below <= blocks
 
 
 def _cover(lo: int, hi: int) -> list[str]:
@@ -512,8 +525,8 @@ class Ranking:
             found.extend(ids)
             if len(ids) < need:
                 rest, per_id = need - len(ids), len(ids) / (hi - lo)
-                # When the matches left are about as many as wanted, probe all of them at once (lo = 0).
-                wide = per_id * lo <= 2 * rest
+                # Probe all the ids left at once (lo = 0) when that costs less than more ranges.
+                wide = wide_is_cheaper(per_id, lo, rest)
                 span = lo if wide else int(min(8 * (hi - lo), max(2 * (hi - lo), rest / per_id * 1.25)))
             hi = lo
         return found

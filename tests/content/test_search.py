@@ -351,3 +351,18 @@ async def test_the_window_is_probed_newest_ids_first_without_missing_a_match(
             assert any(lo == 0 for lo, _ in probes)  # and the rest of the ids at once
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(
+    ("per_id", "below", "rest", "wide"),
+    [
+        (0.0005, 998_000, 990, True),  # a rare word: its ~500 matches are fewer than wanted
+        (0.0045, 996_000, 991, True),  # two middling words: 4,500 matches cost less than the blocks
+        (0.11, 998_000, 990, False),  # a common word: ~9,000 ids of blocks instead of ~110,000 matches
+        (0.02, 990_000, 500, False),
+    ],
+)
+def test_the_rest_is_probed_at_once_when_that_costs_less_than_blocks(
+    per_id: float, below: int, rest: int, wide: bool
+) -> None:
+    assert search_index.wide_is_cheaper(per_id, below, rest) is wide
